@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a step of theirs.
+SHELL := /bin/bash
+PORT ?= 8000
+SDI_PGPORT ?= 5433
+DATABASE_URL ?= postgres://sdi:sdi@127.0.0.1:$(SDI_PGPORT)/sdi
+export DATABASE_URL SDI_PGPORT
+PY := .venv/bin/python
+CITY ?= kielce
+
+.PHONY: run test setup db migrate load serve lint bench-setup clean-db
+
+setup:
+	scripts/bootstrap.sh
+
+db: setup
+	scripts/db.sh start
+
+migrate: db
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py compilemessages --ignore=.venv -v 0
+	$(PY) manage.py collectstatic --noinput -v 0
+
+load: migrate
+	$(PY) manage.py load_city $(CITY)
+	$(PY) manage.py compute_indicators
+
+run: load
+	@echo "City SDI on http://127.0.0.1:$(PORT)/  (admin: /admin/, OGC API: /ogc/)"
+	.venv/bin/gunicorn sdi.wsgi:application --bind 127.0.0.1:$(PORT) \
+	  --workers $${WEB_WORKERS:-3} --access-logfile - --timeout 60
+
+test: db
+	$(PY) manage.py compilemessages --ignore=.venv -v 0
+	.venv/bin/ruff check .
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+lint: setup
+	.venv/bin/ruff check .
+
+clean-db:
+	-scripts/db.sh stop
+	rm -rf var/pg var/pgrun

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LayersConfig(AppConfig):
+    name = "layers"
+    verbose_name = "Warstwy / Layers"

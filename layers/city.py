@@ -1,0 +1,137 @@
+"""Declarative city config: a YAML file naming each layer, its files and its metadata.
+
+`load_city("kielce")` reads `fixtures/kielce/city.yaml` and creates or refreshes every layer.
+A layer whose config entry and files are unchanged (same checksum) is left alone, so a second
+load is fast and keeps edits made since; a changed source replaces the layer's features in one
+transaction.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from layers.models import Layer
+from layers.reading import read_source
+from layers.schema import validate_properties
+from layers.writing import WriteError, replace_features
+
+METADATA_FIELDS = (
+    "title_pl", "title_en", "description_pl", "description_en", "role", "name_field",
+    "geometry_type", "visibility", "publisher", "source_url", "licence", "attribution",
+    "update_frequency", "data_date", "quality_notes", "keywords", "theme",
+)
+
+
+@dataclass
+class LayerResult:
+    slug: str
+    status: str  # created, updated, unchanged
+    features: int
+    repaired: list
+
+
+def find_city_dir(name: str) -> Path:
+    for base in settings.CITY_DATA_DIRS:
+        if (Path(base) / name / "city.yaml").exists():
+            return Path(base) / name
+    raise FileNotFoundError(f"no city config {name}/city.yaml in {settings.CITY_DATA_DIRS}")
+
+
+def read_config(name: str) -> tuple[dict, Path]:
+    """The config and the folder holding its data files (the first of CITY_DATA_DIRS that has
+    them all)."""
+    config = yaml.safe_load((find_city_dir(name) / "city.yaml").read_text(encoding="utf-8"))
+    files = [s["file"] for entry in config["layers"] for s in entry["sources"]]
+    for base in map(Path, settings.CITY_DATA_DIRS):
+        data_dir = base / config["city"].get("data_dir", name)
+        if all((data_dir / f).exists() for f in files):
+            return config, data_dir
+    raise FileNotFoundError(f"data files of {name} not found in {settings.CITY_DATA_DIRS}")
+
+
+def _checksum(entry: dict, data_dir: Path) -> str:
+    digest = hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode())
+    for source in entry["sources"]:
+        digest.update((data_dir / source["file"]).read_bytes())
+    return digest.hexdigest()
+
+
+def _merge_fields(reads, overrides: dict) -> list[dict]:
+    fields: dict[str, dict] = {}
+    for read in reads:
+        for f in read.fields:
+            fields.setdefault(f["name"], dict(f))
+    for name, override in (overrides or {}).items():
+        fields.setdefault(name, {"name": name, "type": "string"}).update(override)
+    return list(fields.values())
+
+
+def load_layer(entry: dict, data_dir: Path, force: bool = False) -> LayerResult:
+    checksum = _checksum(entry, data_dir)
+    layer = Layer.objects.filter(slug=entry["slug"]).first()
+    if layer and layer.source_checksum == checksum and not force:
+        return LayerResult(layer.slug, "unchanged", layer.features.count(), [])
+
+    reads = [read_source(data_dir / s["file"], srs=s.get("srs"), csv=s.get("csv"),
+                         rename=entry.get("rename"), drop=entry.get("drop"),
+                         constants=s.get("set")) for s in entry["sources"]]
+    schema = {"fields": _merge_fields(reads, entry.get("fields"))}
+    rows, errors, row_sources = [], [], []
+    for read in reads:
+        for i, (wkb, props) in enumerate(zip(read.wkb, read.properties, strict=True), start=1):
+            for problem in validate_properties(schema, props):
+                errors.append(f"{read.path.name} row {i}: {problem}")
+            rows.append((wkb, props, read.srid))
+            row_sources.append(f"{read.path.name} row {i}")
+    if errors:
+        raise WriteError(errors)
+
+    status = "updated" if layer else "created"
+    with transaction.atomic():
+        layer = layer or Layer(slug=entry["slug"])
+        for name in METADATA_FIELDS:
+            if name in entry:
+                setattr(layer, name, entry[name])
+        srids = sorted({r.srid for r in reads})
+        layer.native_crs = ", ".join(f"EPSG:{s}" for s in srids)
+        layer.source = "; ".join(s["file"] for s in entry["sources"])
+        layer.schema = schema
+        layer.source_checksum = checksum
+        layer.last_updated = timezone.now()
+        layer.save()
+        try:
+            report = replace_features(layer, rows)
+        except WriteError as exc:
+            # Name the file and row, not the position in the combined batch.
+            raise WriteError([_locate(e, row_sources) for e in exc.errors]) from exc
+        repaired = [{"source": row_sources[r["row"] - 1], "reason": r["reason"]}
+                    for r in report["repaired"]]
+        layer.load_report = {"features": report["features"], "repaired": repaired,
+                             "loaded_at": timezone.now().isoformat()}
+        if repaired:
+            note = (f"{len(repaired)} invalid geometr{'y' if len(repaired) == 1 else 'ies'} "
+                    "repaired on load with ST_MakeValid: "
+                    + "; ".join(f"{r['source']} ({r['reason']})" for r in repaired))
+            notes = [n for n in (entry.get("quality_notes"), note) if n]
+            layer.quality_notes = "\n".join(notes)
+        layer.save(update_fields=["load_report", "quality_notes"])
+    return LayerResult(layer.slug, status, report["features"], repaired)
+
+
+def _locate(message: str, row_sources: list[str]) -> str:
+    if message.startswith("row "):
+        num, _, rest = message[4:].partition(":")
+        if num.isdigit():
+            return f"{row_sources[int(num) - 1]}:{rest}"
+    return message
+
+
+def load_city(name: str, force: bool = False) -> list[LayerResult]:
+    config, data_dir = read_config(name)
+    return [load_layer(entry, data_dir, force=force) for entry in config["layers"]]

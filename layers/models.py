@@ -1,0 +1,118 @@
+"""The layer registry and feature storage.
+
+One `Layer` row per dataset, carrying its attribute schema and catalogue metadata; features of
+every layer share one table, with their attributes in JSONB validated against the layer schema.
+"""
+
+from django.contrib.auth.models import Group
+from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db.models import F
+
+from layers.schema import validate_properties
+
+
+class Layer(models.Model):
+    class GeometryType(models.TextChoices):
+        POINT = "Point"
+        LINESTRING = "LineString"
+        POLYGON = "Polygon"
+        MULTIPOINT = "MultiPoint"
+        MULTILINESTRING = "MultiLineString"
+        MULTIPOLYGON = "MultiPolygon"
+        GEOMETRY = "Geometry"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "public"
+        STAFF = "staff", "staff only"
+
+    class Role(models.TextChoices):
+        DATA = "data", "data"
+        AREAS = "areas", "areas (units for indicators)"
+        BOUNDARY = "boundary", "city boundary"
+
+    slug = models.SlugField(max_length=63, unique=True)
+    title_pl = models.CharField(max_length=200)
+    title_en = models.CharField(max_length=200, blank=True)
+    description_pl = models.TextField(blank=True)
+    description_en = models.TextField(blank=True)
+    geometry_type = models.CharField(max_length=20, choices=GeometryType.choices,
+                                     default=GeometryType.GEOMETRY)
+    schema = models.JSONField(default=dict, blank=True,
+                              help_text='{"fields": [{"name", "type", "required", "choices"}]}')
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.DATA)
+    name_field = models.CharField(max_length=100, blank=True,
+                                  help_text="Property that names a feature (e.g. a district name).")
+    visibility = models.CharField(max_length=10, choices=Visibility.choices,
+                                  default=Visibility.PUBLIC)
+    editor_groups = models.ManyToManyField(Group, blank=True, related_name="editable_layers")
+
+    # Catalogue metadata: one source of truth for admin, catalogue page, OGC Records, downloads.
+    publisher = models.CharField(max_length=200, blank=True)
+    source = models.TextField(blank=True)
+    source_url = models.URLField(max_length=500, blank=True)
+    licence = models.CharField(max_length=300, blank=True)
+    attribution = models.CharField(max_length=500, blank=True)
+    update_frequency = models.CharField(max_length=50, blank=True)
+    data_date = models.DateField(null=True, blank=True,
+                                 help_text="Date the data describes (its reference date).")
+    last_updated = models.DateTimeField(null=True, blank=True)
+    quality_notes = models.TextField(blank=True)
+    keywords = ArrayField(models.CharField(max_length=80), default=list, blank=True)
+    theme = models.CharField(max_length=80, blank=True)
+    native_crs = models.CharField(max_length=30, blank=True, help_text="e.g. EPSG:2178")
+    synthetic = models.BooleanField(default=False,
+                                    help_text="Generated data (benchmarks, demos), not real.")
+
+    # Bumped on every change to the layer's features; every cache keys on it.
+    version = models.BigIntegerField(default=1)
+    source_checksum = models.CharField(max_length=64, blank=True, editable=False)
+    load_report = models.JSONField(default=dict, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self):
+        return self.title_pl or self.slug
+
+    @property
+    def fields(self) -> list[dict]:
+        return list(self.schema.get("fields", []))
+
+    def field_names(self) -> list[str]:
+        return [f["name"] for f in self.fields]
+
+    def validate_properties(self, properties: dict) -> list[str]:
+        return validate_properties(self.schema, properties)
+
+    def bump_version(self) -> None:
+        Layer.objects.filter(pk=self.pk).update(version=F("version") + 1)
+        self.refresh_from_db(fields=["version"])
+
+
+class Feature(models.Model):
+    layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="features")
+    geom = models.GeometryField(srid=4326)
+    properties = models.JSONField(default=dict, blank=True)
+    version = models.IntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["layer", "id"], name="feature_layer_id"),
+            GinIndex(fields=["properties"], name="feature_properties_gin"),
+        ]
+
+    def __str__(self):
+        name = self.properties.get(self.layer.name_field) if self.layer.name_field else None
+        return f"{self.layer.slug} #{self.pk}" + (f" {name}" if name else "")
+
+    @property
+    def name(self) -> str:
+        if self.layer.name_field and self.properties.get(self.layer.name_field) is not None:
+            return str(self.properties[self.layer.name_field])
+        return f"#{self.pk}"
