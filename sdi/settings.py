@@ -140,7 +140,8 @@ LEAFLET_CONFIG = {
 }
 
 # Where the city fixtures (declarative config + data files) are looked up.
-CITY_DATA_DIRS = env_list("CITY_DATA_DIRS") or [BASE_DIR / "fixtures", BASE_DIR.parent / "shared" / "data"]
+CITY_DATA_DIRS = env_list("CITY_DATA_DIRS") or [
+    BASE_DIR / "fixtures", BASE_DIR.parent / "shared" / "data"]
 
 # pygeoapi calls logging.basicConfig; a Django LOGGING dict keeps one configuration in charge.
 LOGGING = {

@@ -89,9 +89,9 @@ def test_licence_and_attribution_are_copied_from_sources_md():
 
 
 def test_second_load_is_idempotent():
-    before = {l.slug: (l.version, l.features.count()) for l in Layer.objects.all()}
+    before = {x.slug: (x.version, x.features.count()) for x in Layer.objects.all()}
     call_command("load_city", "kielce", verbosity=0)
-    after = {l.slug: (l.version, l.features.count()) for l in Layer.objects.all()}
+    after = {x.slug: (x.version, x.features.count()) for x in Layer.objects.all()}
     assert after == before
 
 
