@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from indicators import api
+
+urlpatterns = [
+    path("indicators/", api.IndicatorList.as_view(), name="indicator-list"),
+    path("indicators/<slug:code>/values/", api.IndicatorValues.as_view(),
+         name="indicator-values"),
+    path("indicators/<slug:code>/legend/", api.IndicatorLegend.as_view(),
+         name="indicator-legend"),
+]

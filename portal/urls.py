@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from portal import views
+
+urlpatterns = [
+    path("", views.map_page, name="map"),
+]
