@@ -5,6 +5,8 @@ schemes chosen by polarity: what is good is blue-green, what is bad is orange-re
 figures purple.
 """
 
+import warnings
+
 import mapclassify
 import numpy as np
 
@@ -49,7 +51,10 @@ def breaks_for(values: list[float], k: int, method: str = "quantiles") -> list[f
     if len(distinct) <= k:
         return distinct
     classifier = CLASSIFIERS.get(method, mapclassify.Quantiles)
-    bins = classifier(np.array(values, dtype=float), k=k).bins
+    with warnings.catch_warnings():
+        # Ties can leave fewer distinct quantiles than k; duplicates are dropped below.
+        warnings.simplefilter("ignore", UserWarning)
+        bins = classifier(np.array(values, dtype=float), k=k).bins
     return sorted(set(float(b) for b in bins))
 
 
