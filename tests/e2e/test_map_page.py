@@ -1,0 +1,71 @@
+"""The resident map in headless Chromium: districts drawn in the legend's colours, offline."""
+
+import io
+import json
+import urllib.request
+
+import pytest
+from PIL import Image
+
+from tests.e2e.browser import page
+
+pytestmark = pytest.mark.e2e
+
+
+def _legend(live_url, code, areas, period=""):
+    url = f"{live_url}/api/indicators/{code}/legend/?areas={areas}&period={period}"
+    with urllib.request.urlopen(url) as r:
+        return json.load(r)
+
+
+def _colours_drawn(png: bytes, colours: list[str], tolerance: int = 6) -> set[str]:
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    counts = {}
+    for count, rgb in img.getcolors(maxcolors=1 << 20):
+        counts[rgb] = counts.get(rgb, 0) + count
+    found = set()
+    for colour in colours:
+        want = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+        pixels = sum(n for rgb, n in counts.items()
+                     if all(abs(a - b) <= tolerance for a, b in zip(rgb, want, strict=True)))
+        if pixels > 200:
+            found.add(colour)
+    return found
+
+
+def _wait_for_map(pg):
+    pg.wait_for_selector("#legend-items li")
+    pg.wait_for_selector("#map canvas")
+    pg.wait_for_load_state("networkidle")
+    pg.wait_for_timeout(500)
+
+
+def test_map_draws_precincts_in_legend_colours_without_leaving_the_server(live_url, artifacts):
+    code, areas = "schools-per-km2", "obwody-glosowania"
+    legend = _legend(live_url, code, areas)
+    colours = [c["colour"] for c in legend["classes"]]
+    with page(live_url) as pg:
+        pg.goto(f"{live_url}/?indicator={code}&areas={areas}")
+        _wait_for_map(pg)
+        png = pg.locator("#map").screenshot(path=str(artifacts / "map-precincts.png"))
+        assert pg.foreign_requests == []
+        assert pg.locator("html").get_attribute("lang") == "pl"
+        assert "Wskaźnik" in pg.locator(".panel").inner_text()
+    drawn = _colours_drawn(png, colours)
+    assert len(drawn) >= 3, f"legend colours drawn: {drawn} of {colours}"
+
+
+def test_districts_popup_shows_value_and_source(live_url, artifacts):
+    code, areas = "budget-votes", "okregi-wyborcze"
+    with page(live_url) as pg:
+        pg.goto(f"{live_url}/?indicator={code}&areas={areas}&period=2016")
+        _wait_for_map(pg)
+        pg.locator("#map").screenshot(path=str(artifacts / "map-districts.png"))
+        box = pg.locator("#map").bounding_box()
+        pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        pg.wait_for_selector(".leaflet-popup-content")
+        text = pg.locator(".leaflet-popup-content").inner_text()
+        assert pg.foreign_requests == []
+    assert "OKRĘG" in text
+    assert "Budżet Obywatelski" in text  # the source
+    assert "2016" in text
