@@ -30,9 +30,10 @@ run: load
 	  --workers $${WEB_WORKERS:-3} --access-logfile - --timeout 60
 
 test: db
+	@# No basemap in tests: nothing may leave 127.0.0.1.
 	$(PY) manage.py compilemessages --ignore=.venv -v 0
 	.venv/bin/ruff check .
-	.venv/bin/pytest $(PYTEST_ARGS)
+	BASEMAP_URL= .venv/bin/pytest $(PYTEST_ARGS)
 
 lint: setup
 	.venv/bin/ruff check .

@@ -1,0 +1,75 @@
+"""GIS staff edit layers and features in the Django admin with Leaflet map widgets."""
+
+import json
+import re
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from layers.models import Feature, Layer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, monkeypatch):
+    # The documented way: createsuperuser --noinput with DJANGO_SUPERUSER_* variables.
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "gis")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-test-password")
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "gis@example.org")
+    call_command("createsuperuser", "--noinput", verbosity=0)
+    assert client.login(username="gis", password="a-long-test-password")
+    return client
+
+
+def test_feature_change_form_has_a_local_leaflet_map(staff_client):
+    feature = Feature.objects.filter(layer__slug="biblioteki").first()
+    html = staff_client.get(f"/admin/layers/feature/{feature.pk}/change/").content.decode()
+    assert "/static/leaflet/leaflet.js" in html
+    assert "/static/leaflet/draw/leaflet.draw.js" in html
+    external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
+    assert external == []
+
+
+def test_no_external_basemap_in_tests():
+    assert settings.BASEMAP_URL == ""
+    assert settings.LEAFLET_CONFIG["TILES"] == []
+
+
+def test_staff_edits_a_feature_on_the_map_and_the_layer_version_moves(staff_client):
+    feature = Feature.objects.filter(layer__slug="biblioteki").first()
+    layer_version = feature.layer.version
+    props = dict(feature.properties, TELEFON="41 000 00 00")
+    moved = {"type": "Point", "coordinates": [20.63, 50.87]}
+    response = staff_client.post(f"/admin/layers/feature/{feature.pk}/change/", {
+        "layer": feature.layer_id, "geom": json.dumps(moved), "properties": json.dumps(props),
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    feature.refresh_from_db()
+    assert feature.properties["TELEFON"] == "41 000 00 00"
+    assert feature.geom.coords == pytest.approx((20.63, 50.87))
+    assert feature.version == 2
+    assert Layer.objects.get(pk=feature.layer_id).version == layer_version + 1
+
+
+def test_admin_refuses_properties_that_break_the_layer_schema(staff_client):
+    feature = Feature.objects.filter(layer__slug="biblioteki").first()
+    before = dict(feature.properties)
+    bad = dict(feature.properties, ID="not a number", UNKNOWN="x")
+    response = staff_client.post(f"/admin/layers/feature/{feature.pk}/change/", {
+        "layer": feature.layer_id, "geom": feature.geom.json, "properties": json.dumps(bad),
+    })
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "ID: expected an integer" in page
+    assert "UNKNOWN: not a field of this layer" in page
+    feature.refresh_from_db()
+    assert feature.properties == before
+
+
+def test_anonymous_users_cannot_reach_the_admin(client):
+    response = client.get("/admin/layers/feature/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert not User.objects.filter(username="gis").exists()
