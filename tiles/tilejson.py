@@ -1,0 +1,61 @@
+"""TileJSON 3.0.0 documents describing layer tiles (https://github.com/mapbox/tilejson-spec)."""
+
+import math
+
+from django.core.cache import cache
+
+from layers.models import Layer
+from tiles import queries
+from tiles.caching import tile_key
+from tiles.params import MAX_ZOOM
+
+WORLD = queries.Bounds(-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+# Zoom of the centre when the features are a single point (no extent to fit).
+POINT_ZOOM = 15
+
+
+def bounds(layers: list[Layer]) -> queries.Bounds | None:
+    # ST_Extent reads every feature of the layers; the versions make the cached answer exact.
+    key = tile_key("bounds", *(f"{la.id}@{la.version}" for la in layers))
+    found = cache.get(key)
+    if found is None:
+        found = queries.layers_bounds([la.id for la in layers]) or "empty"
+        cache.set(key, found, timeout=None)
+    return None if found == "empty" else found
+
+
+def fit_zoom(b: queries.Bounds) -> int:
+    """The largest zoom at which the bounds fit in one 256-px tile's width and height."""
+    width = b.east - b.west
+    height = math.degrees(math.log(math.tan(math.radians(45 + b.north / 2)))
+                          - math.log(math.tan(math.radians(45 + b.south / 2))))
+    span = max(width, height)
+    if span <= 0:
+        return POINT_ZOOM
+    return max(0, min(MAX_ZOOM, math.floor(math.log2(360 / span))))
+
+
+def document(layers: list[Layer], tiles_url: str) -> dict:
+    b = bounds(layers) or WORLD
+    attributions = list(dict.fromkeys(la.attribution for la in layers if la.attribution))
+    return {
+        "tilejson": "3.0.0",
+        "name": " + ".join(la.title_pl or la.slug for la in layers),
+        "description": "\n\n".join(la.description_pl for la in layers if la.description_pl),
+        "attribution": "; ".join(attributions),
+        "tiles": [tiles_url],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "bounds": [b.west, b.south, b.east, b.north],
+        "center": [(b.west + b.east) / 2, (b.south + b.north) / 2, fit_zoom(b)],
+        "vector_layers": [
+            {
+                "id": la.slug,
+                "description": la.title_pl,
+                "minzoom": 0,
+                "maxzoom": MAX_ZOOM,
+                "fields": {f["name"]: f.get("type", "string") for f in la.fields},
+            }
+            for la in layers
+        ],
+    }

@@ -1,0 +1,91 @@
+"""Tile endpoints: parse, check access, hand over to queries and caching. No SQL here."""
+
+from functools import wraps
+
+from django.http import JsonResponse
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_safe
+
+from indicators.classify import legend
+from indicators.queries import NotFound, resolve
+from tiles import queries, tilejson
+from tiles.access import TILE_FIELDS, visible_layers
+from tiles.caching import add_cache_headers, tile_key, tile_response
+from tiles.params import TileRequestError, parse_layer_list, parse_tile
+
+
+def json_errors(view):
+    """TileRequestError as {"detail": ...} with its status: map clients read JSON, not HTML."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except TileRequestError as e:
+            response = JsonResponse({"detail": e.detail}, status=e.status)
+            if e.depends_on_user:
+                patch_vary_headers(response, ["Cookie", "Authorization"])
+            return response
+
+    return wrapper
+
+
+@require_safe
+@json_errors
+def layer_tile(request, layers, z, x, y):
+    tile = parse_tile(z, x, y)
+    found, restricted = visible_layers(request, parse_layer_list(layers), TILE_FIELDS)
+    # id as well as slug: a layer deleted and re-created under the same slug restarts at
+    # version 1 and must not meet the old layer's tiles.
+    key = tile_key("layer", *(f"{la.slug}#{la.id}@{la.version}" for la in found), tile)
+    return tile_response(
+        request, key, lambda: queries.layer_tile([(la.id, la.slug) for la in found], tile),
+        public=not restricted)
+
+
+@require_safe
+@json_errors
+def layer_tilejson(request, layers):
+    found, restricted = visible_layers(request, parse_layer_list(layers))
+    slugs = ",".join(la.slug for la in found)
+    # reverse() would percent-encode the {z}/{x}/{y} placeholders, so they are put in after.
+    path = reverse("tiles:tile", kwargs={"layers": slugs, "z": "0", "x": "0", "y": "0"})
+    template = request.build_absolute_uri(path.removesuffix("0/0/0.pbf")) + "{z}/{x}/{y}.pbf"
+    response = JsonResponse(tilejson.document(found, template),
+                            json_dumps_params={"ensure_ascii": False})
+    add_cache_headers(response, public=not restricted)
+    return response
+
+
+@require_safe
+@json_errors
+def indicator_tile(request, code, z, x, y):
+    tile = parse_tile(z, x, y)
+    # resolve() is shared with the indicator API and legend: the same defaults (first areas
+    # layer, latest period), so a map asking both for "the default" gets a matching pair.
+    try:
+        indicator, areas, period = resolve(
+            code, request.GET.get("areas") or None, request.GET.get("period") or None)
+    except NotFound as e:
+        raise TileRequestError(404, str(e)) from None
+    stamp = queries.indicator_values_stamp(indicator.id, areas.id, period)
+    # The indicator's own settings decide classes and ranks, so they are part of the key.
+    key = tile_key("indicator", indicator.code, indicator.id, indicator.polarity,
+                   indicator.classes, indicator.classification, indicator.source,
+                   f"{areas.slug}#{areas.id}@{areas.version}", period, stamp, tile)
+
+    def build() -> bytes:
+        return queries.indicator_tile(
+            indicator_id=indicator.id, polarity=indicator.polarity,
+            preferred_source=indicator.source, layer_id=areas.id, name_field=areas.name_field,
+            period=period, breaks=legend(indicator, areas, period)["breaks"], tile=tile)
+
+    return tile_response(request, key, build)
+
+
+@json_errors
+def unknown(request, rest=""):
+    raise TileRequestError(404, f"no tile endpoint at /tiles/{rest}; expected "
+                                "<layer>/{z}/{x}/{y}.pbf, <layer>.json or "
+                                "indicators/<code>/{z}/{x}/{y}.pbf")
