@@ -1,3 +1,31 @@
-from django.urls import path  # noqa: F401
+"""OGC API routes, mounted at `ogc` (no trailing slash) by sdi.urls: the landing page is `/ogc`,
+everything else hangs off `/ogc/`. A trailing slash is accepted everywhere, since clients differ
+in whether they add one. Path segments are `[^/]+` rather than slugs so that an unknown or
+malformed collection or item id still gets pygeoapi's JSON 404, not Django's HTML one."""
 
-urlpatterns = []
+from django.urls import include, path, re_path
+
+from ogc import views
+
+app_name = "ogc"
+
+COLLECTION = r"collections/(?P<collection_id>[^/]+)"
+
+api_patterns = [
+    re_path(r"^$", views.landing_page),
+    re_path(r"^conformance/?$", views.conformance, name="conformance"),
+    re_path(r"^openapi/?$", views.openapi, name="openapi"),
+    re_path(r"^collections/?$", views.collections, name="collections"),
+    re_path(rf"^{COLLECTION}/?$", views.collections, name="collection"),
+    re_path(rf"^{COLLECTION}/schema/?$", views.collection_schema, name="schema"),
+    re_path(rf"^{COLLECTION}/queryables/?$", views.collection_queryables, name="queryables"),
+    re_path(rf"^{COLLECTION}/items/?$", views.collection_items, name="items"),
+    re_path(rf"^{COLLECTION}/items/(?P<item_id>[^/]+)/?$", views.collection_item, name="item"),
+    # Anything else under /ogc/ is an OGC API client's mistake: answer in its format.
+    re_path(r"^.*$", views.not_found),
+]
+
+urlpatterns = [
+    path("", views.landing_page, name="landing"),
+    path("/", include(api_patterns)),
+]

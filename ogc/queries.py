@@ -1,0 +1,201 @@
+"""SQL over the layer registry and the feature table, for the OGC API.
+
+Every value travels as a bound parameter. Property names are bound too (as the key of a JSONB
+lookup), and on top of that a `FeatureQuery` only accepts names declared in the layer schema, so
+nothing a client sends is ever spliced into the SQL text.
+"""
+
+import datetime
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.db import connection
+
+from layers.models import Feature, Layer
+
+FEATURES = Feature._meta.db_table
+LAYERS = Layer._meta.db_table
+
+# The feature id is not a property; it is exposed under this name for sorting and filtering.
+ID = "id"
+# 7 decimals of a degree is about 1 cm: finer than any survey the city has, and a third fewer
+# bytes than PostGIS's default of 9.
+GEOJSON_DECIMALS = 7
+
+
+class QueryError(ValueError):
+    """A request that cannot be turned into SQL; the message says which parameter and why."""
+
+
+def registry_stamp() -> str:
+    """A digest of every layer row: any change to any layer (its metadata, schema, visibility or
+    version) gives another stamp. Whole rows are hashed rather than max(updated_at) because
+    `QuerySet.update()` and `Layer.bump_version` do not touch `updated_at`."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT md5(coalesce(string_agg(l::text, ',' ORDER BY l.id), '')) "
+                    f"FROM {LAYERS} l")
+        return cur.fetchone()[0]
+
+
+def layer_extents(layer_ids: list[int]) -> dict[int, tuple[float, float, float, float]]:
+    """Bounding box of the features of each layer, in one query. Layers without features are
+    absent from the result."""
+    if not layer_ids:
+        return {}
+    with connection.cursor() as cur:
+        cur.execute(f"""
+            SELECT layer_id, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+            FROM (SELECT layer_id, ST_Extent(geom) AS e FROM {FEATURES}
+                  WHERE layer_id = ANY(%s) GROUP BY layer_id) x""", [list(layer_ids)])
+        return {row[0]: tuple(row[1:]) for row in cur.fetchall()}
+
+
+@dataclass
+class FeatureQuery:
+    """The features of one public layer, narrowed step by step; `fields` maps each declared
+    property name to its schema type."""
+
+    slug: str
+    fields: dict[str, str]
+    _where: list[str] = field(default_factory=list)
+    _params: list = field(default_factory=list)
+    _order: list[str] = field(default_factory=list)
+    _order_params: list = field(default_factory=list)
+
+    def __post_init__(self):
+        # Visibility is checked in the query itself, not only by the config listing public
+        # layers: a layer hidden a moment ago must not leak through a config still in flight.
+        self._where = ["l.slug = %s", "l.visibility = %s"]
+        self._params = [self.slug, Layer.Visibility.PUBLIC]
+
+    def _property(self, name: str) -> tuple[str, list]:
+        if name in self.fields:
+            return "(f.properties -> %s)", [name]
+        if name == ID:
+            return "f.id", []
+        raise QueryError(f"{name!r} is not a property of layer {self.slug}")
+
+    def where(self, sql: str, params: list) -> "FeatureQuery":
+        """A condition built elsewhere (e.g. from CQL2) with its own bound parameters."""
+        self._where.append(f"({sql})")
+        self._params.extend(params)
+        return self
+
+    def bbox(self, minx: float, miny: float, maxx: float, maxy: float) -> "FeatureQuery":
+        # `&&` lets the planner use the GiST index; ST_Intersects then drops the features
+        # whose box touches the envelope but whose shape does not.
+        envelope = "ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+        self._where.append(f"f.geom && {envelope} AND ST_Intersects(f.geom, {envelope})")
+        self._params.extend([minx, miny, maxx, maxy] * 2)
+        return self
+
+    def equals(self, name: str, raw: str) -> "FeatureQuery":
+        """Property `name` equal to the query-string value `raw`, compared as the schema type
+        (so OBWOD=7 matches the number 7 and price=1.50 matches 1.5)."""
+        if name == ID and name not in self.fields:
+            self._where.append("f.id = %s")
+            self._params.append(parse_feature_id(raw, what=ID))
+            return self
+        self._property(name)
+        value = coerce(self.fields[name], raw, name)
+        # Containment rather than ->> text equality: the GIN index on properties answers it.
+        self._where.append("f.properties @> %s::jsonb")
+        self._params.append(json.dumps({name: value}))
+        return self
+
+    def search(self, terms: list[str]) -> "FeatureQuery":
+        """Free text (`q`): any term found in any property value, case-insensitively."""
+        terms = [t.strip() for t in terms if t.strip()]
+        if not terms:
+            return self
+        patterns = ["%" + t.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                    for t in terms]
+        self._where.append(
+            "EXISTS (SELECT 1 FROM jsonb_each_text(f.properties) p "
+            "WHERE p.value ILIKE ANY(%s))")
+        self._params.append(patterns)
+        return self
+
+    def order_by(self, name: str, descending: bool = False) -> "FeatureQuery":
+        # Ordering on the jsonb value itself sorts numbers numerically and strings as text, and
+        # never fails on a value of an unexpected type, unlike a cast.
+        expr, params = self._property(name)
+        self._order.append(f"{expr} {'DESC' if descending else 'ASC'} NULLS LAST")
+        self._order_params.extend(params)
+        return self
+
+    def _from_where(self) -> str:
+        return (f"FROM {FEATURES} f JOIN {LAYERS} l ON l.id = f.layer_id "
+                f"WHERE {' AND '.join(self._where)}")
+
+    def count(self) -> int:
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT count(*) {self._from_where()}", self._params)
+            return cur.fetchone()[0]
+
+    def fetch(self, offset: int, limit: int, geometry: bool = True) -> list[tuple]:
+        """Rows of (id, properties, geometry-as-GeoJSON-or-None)."""
+        geom = f"ST_AsGeoJSON(f.geom, {GEOJSON_DECIMALS})::json" if geometry else "NULL"
+        # The id tiebreaker keeps pages stable: clients page with offset (GDAL follows `next`
+        # links), and an unstable order would repeat or skip features between pages.
+        order = ", ".join([*self._order, "f.id"])
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT f.id, f.properties, {geom} {self._from_where()} "
+                f"ORDER BY {order} LIMIT %s OFFSET %s",
+                [*self._params, *self._order_params, limit, offset])
+            return cur.fetchall()
+
+
+# PostgreSQL bigint: a larger id cannot exist and would make the query itself fail.
+MAX_ID = 2**63 - 1
+
+
+def parse_feature_id(raw, what: str = "feature id") -> int:
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise QueryError(f"{what} must be an integer (got {raw!r})") from None
+    if not 0 < value <= MAX_ID:
+        raise QueryError(f"{what} out of range (got {raw!r})")
+    return value
+
+
+def coerce(ftype: str, raw: str, name: str):
+    """A query-string value as the JSON value a property of type `ftype` holds."""
+    if ftype == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise QueryError(f"{name}: expected an integer (got {raw!r})") from None
+    if ftype == "decimal":
+        try:
+            number = Decimal(raw)
+        except InvalidOperation:
+            raise QueryError(f"{name}: expected a number (got {raw!r})") from None
+        if not number.is_finite():
+            raise QueryError(f"{name}: expected a finite number (got {raw!r})")
+        return int(number) if number == number.to_integral_value() else float(number)
+    if ftype == "boolean":
+        lowered = raw.strip().lower()
+        if lowered not in ("true", "false"):
+            raise QueryError(f"{name}: expected true or false (got {raw!r})")
+        return lowered == "true"
+    if ftype == "date":
+        try:
+            return datetime.date.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise QueryError(f"{name}: expected a date YYYY-MM-DD (got {raw!r})") from None
+    return raw
+
+
+def fetch_feature(slug: str, feature_id: int) -> tuple | None:
+    """(id, properties, geometry) of one feature of a public layer, or None."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT f.id, f.properties, ST_AsGeoJSON(f.geom, {GEOJSON_DECIMALS})::json "
+            f"FROM {FEATURES} f JOIN {LAYERS} l ON l.id = f.layer_id "
+            "WHERE f.id = %s AND l.slug = %s AND l.visibility = %s",
+            [feature_id, slug, Layer.Visibility.PUBLIC])
+        return cur.fetchone()
