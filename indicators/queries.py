@@ -23,6 +23,7 @@ def resolve(code: str, areas_slug: str | None, period: str | None
             ) -> tuple[Indicator, Layer, str]:
     """The indicator, its areas layer and period named by a request, or the defaults
     (first areas layer, latest period). Raises NotFound naming what is unknown."""
+    areas_slug, period = areas_slug or None, period or None  # empty query values = default
     indicator = Indicator.objects.filter(code=code).first()
     if indicator is None:
         raise NotFound(f"unknown indicator {code!r}")

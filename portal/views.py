@@ -32,6 +32,7 @@ def map_page(request):
         "tileUrl": "/tiles/indicators/{code}/{z}/{x}/{y}.pbf?areas={areas}&period={period}",
         "legendUrl": "/api/indicators/{code}/legend/?areas={areas}&period={period}",
         "basemap": {"url": settings.BASEMAP_URL, "attribution": settings.BASEMAP_ATTRIBUTION},
+        "fillOpacity": 0.85,
         "center": city["center"],
         "zoom": city["zoom"],
         "strings": {

@@ -82,7 +82,7 @@
   function style(props) {
     var c = props["class"];
     var colour = (c === undefined || c === null) ? legend.no_data_colour : legend.classes[c].colour;
-    return { fill: true, fillColor: colour, fillOpacity: 0.85, color: "#444", weight: 1 };
+    return { fill: true, fillColor: colour, fillOpacity: cfg.fillOpacity, color: "#444", weight: 1 };
   }
 
   function areaCount() {
