@@ -152,6 +152,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     "loggers": {
         "pygeoapi": {"level": os.environ.get("PYGEOAPI_LOG_LEVEL", "ERROR")},
+        # pygeoapi logs every client error (4xx) at ERROR with a traceback; ogc.views logs
+        # the real server errors itself.
+        "pygeoapi.api": {"level": os.environ.get("PYGEOAPI_LOG_LEVEL", "CRITICAL")},
     },
 }
 
