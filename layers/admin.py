@@ -2,7 +2,8 @@ from django import forms
 from django.contrib import admin
 from leaflet.admin import LeafletGeoAdmin
 
-from layers.models import Feature, Layer
+from layers import editing
+from layers.models import Feature, FeatureHistory, Layer
 
 
 @admin.register(Layer)
@@ -36,6 +37,9 @@ class FeatureForm(forms.ModelForm):
         if layer is not None and props is not None:
             for error in layer.validate_properties(props):
                 self.add_error("properties", error)
+        if layer is not None and cleaned.get("geom") is not None:
+            for error in editing.check_geometry(layer, cleaned["geom"]):
+                self.add_error("geom", error)
         return cleaned
 
 
@@ -49,7 +53,33 @@ class FeatureAdmin(LeafletGeoAdmin):
     list_select_related = ("layer",)
 
     def save_model(self, request, obj, form, change):
+        # Through the editing service, so admin edits get history and a version bump too.
+        data = form.cleaned_data
         if change:
-            obj.version += 1
-        super().save_model(request, obj, form, change)
-        obj.layer.bump_version()
+            saved = editing.update_feature(obj.pk, geom=data["geom"], properties=data["properties"],
+                                           user=request.user, channel="admin")
+        else:
+            saved = editing.create_feature(data["layer"], data["geom"], data["properties"],
+                                           user=request.user, channel="admin")
+        obj.pk, obj.version = saved.pk, saved.version
+
+    def delete_model(self, request, obj):
+        editing.delete_feature(obj.pk, user=request.user, channel="admin")
+
+    def delete_queryset(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            editing.delete_feature(pk, user=request.user, channel="admin")
+
+
+@admin.register(FeatureHistory)
+class FeatureHistoryAdmin(admin.ModelAdmin):
+    list_display = ("at", "layer", "feature_id", "action", "version", "user", "channel")
+    list_filter = ("layer", "action", "channel")
+    search_fields = ("feature_id",)
+    readonly_fields = [f.name for f in FeatureHistory._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -116,3 +116,32 @@ class Feature(models.Model):
         if self.layer.name_field and self.properties.get(self.layer.name_field) is not None:
             return str(self.properties[self.layer.name_field])
         return f"#{self.pk}"
+
+
+class FeatureHistory(models.Model):
+    """One row per change of a feature, whatever the channel (admin, REST, OGC, import)."""
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+
+    layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="history")
+    # Not a foreign key: the history of a deleted feature must outlive it.
+    feature_id = models.BigIntegerField(db_index=True)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    version = models.IntegerField(help_text="Feature version after the change")
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    channel = models.CharField(max_length=20, blank=True, help_text="admin, api, ogc, import…")
+    batch = models.UUIDField(null=True, blank=True, db_index=True,
+                             help_text="Groups the changes of one import or bulk edit.")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "feature history"
+
+    def __str__(self):
+        return f"{self.action} {self.layer.slug}#{self.feature_id} v{self.version}"

@@ -73,3 +73,27 @@ def test_anonymous_users_cannot_reach_the_admin(client):
     response = client.get("/admin/layers/feature/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert not User.objects.filter(username="gis").exists()
+
+
+def test_admin_edit_is_recorded_in_history(staff_client):
+    from layers.models import FeatureHistory
+
+    feature = Feature.objects.filter(layer__slug="defibrylatory").first()
+    staff_client.post(f"/admin/layers/feature/{feature.pk}/change/", {
+        "layer": feature.layer_id, "geom": feature.geom.json,
+        "properties": json.dumps(feature.properties),
+    })
+    entry = FeatureHistory.objects.get(feature_id=feature.pk)
+    assert (entry.action, entry.channel, entry.user.username) == ("update", "admin", "gis")
+    assert entry.before["properties"] == feature.properties
+
+
+def test_admin_refuses_a_wrong_geometry_type(staff_client):
+    feature = Feature.objects.filter(layer__slug="biblioteki").first()
+    line = {"type": "LineString", "coordinates": [[20.6, 50.8], [20.7, 50.9]]}
+    response = staff_client.post(f"/admin/layers/feature/{feature.pk}/change/", {
+        "layer": feature.layer_id, "geom": json.dumps(line),
+        "properties": json.dumps(feature.properties),
+    })
+    assert response.status_code == 200
+    assert "LineString given, layer holds Point" in response.content.decode()
