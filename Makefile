@@ -2,8 +2,12 @@
 SHELL := /bin/bash
 PORT ?= 8000
 SDI_PGPORT ?= 5433
-DATABASE_URL ?= postgres://sdi:sdi@127.0.0.1:$(SDI_PGPORT)/sdi
-export DATABASE_URL SDI_PGPORT
+# Without DATABASE_URL from the caller, a project-local cluster is started (scripts/db.sh).
+ifeq ($(origin DATABASE_URL),undefined)
+DATABASE_URL := postgres://sdi:sdi@127.0.0.1:$(SDI_PGPORT)/sdi
+SDI_LOCAL_DB := 1
+endif
+export DATABASE_URL SDI_PGPORT SDI_LOCAL_DB
 PY := .venv/bin/python
 CITY ?= kielce
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the project's PostGIS database.
 #
-# With DATABASE_URL set, that server is used as it is (it must have PostGIS available); only the
+# With DATABASE_URL set by the caller (the Makefile sets SDI_LOCAL_DB=1 when it supplied the
+# default itself), that server is used as it is (it must have PostGIS available); only the
 # extension is created. Otherwise a project-local PostgreSQL 15 cluster lives in var/pg,
 # listening on 127.0.0.1:${SDI_PGPORT:-5433} (not 5432, so it never collides with a Debian
 # cluster), with a superuser role `sdi` (password `sdi`) owning database `sdi`. As root the
@@ -47,7 +48,7 @@ start_local() {
 
 case "${1:-start}" in
   start)
-    if [ -n "${DATABASE_URL:-}" ]; then
+    if [ -n "${DATABASE_URL:-}" ] && [ "${SDI_LOCAL_DB:-}" != "1" ]; then
       echo "db: using DATABASE_URL (not starting a local cluster)"
       .venv/bin/python scripts/ensure_postgis.py
     else
