@@ -31,7 +31,7 @@ load: migrate
 run: load
 	@echo "City SDI on http://127.0.0.1:$(PORT)/  (admin: /admin/, OGC API: /ogc/)"
 	.venv/bin/gunicorn sdi.wsgi:application --bind 127.0.0.1:$(PORT) \
-	  --workers $${WEB_WORKERS:-3} --access-logfile - --timeout 60
+	  --workers $${WEB_WORKERS:-3} --access-logfile - --timeout 60 --no-control-socket
 
 test: db
 	@# No basemap in tests: nothing may leave 127.0.0.1.

@@ -51,7 +51,8 @@ def live_url(kielce, django_db_blocker):
     log = open(ROOT / "var" / "test-gunicorn.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "sdi.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--timeout", "60"],
+         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--timeout", "60",
+         "--no-control-socket"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
