@@ -1,17 +1,43 @@
-"""Liveness and readiness probes for the orchestrator (docker-compose healthcheck, k8s)."""
+"""Liveness and readiness probes for the orchestrator (docker-compose healthcheck, k8s).
 
-from django.db import connection
+/readyz fails (503) when the primary database is unreachable or migrations are pending: such
+a node must not take traffic. The cache and the replica are reported but do not fail it: the
+site works without either (the cache fails open, reads fall back to the primary), and taking
+every web node out of the balancer because Redis is down would turn a slowdown into an outage.
+"""
+
+from django.core.cache import cache
+from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
+
+from sdi import routers
 
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+def _cache_check() -> str:
+    ping = getattr(cache, "ping", None)
+    if ping is None:
+        return "ok"  # a process-local cache is always there
+    return "ok" if ping() else "error: unreachable (serving uncached)"
+
+
+def _replica_check() -> str:
+    try:
+        with connections[routers.REPLICA].cursor() as cur:
+            lag = routers.replica_lag(cur)
+        return "ok" if lag is None else f"ok (lag {lag:.1f} s)"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"error: {exc.__class__.__name__} (reads on primary)"
+
+
 def readyz(request):
     checks = {}
     try:
+        connection = connections[routers.PRIMARY]
         with connection.cursor() as cur:
             cur.execute("SELECT postgis_lib_version()")
             checks["database"] = "ok"
@@ -20,6 +46,10 @@ def readyz(request):
         checks["migrations"] = "ok" if not pending else f"{len(pending)} pending"
     except Exception as exc:  # readiness must report, not raise
         checks["database"] = f"error: {exc.__class__.__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                        status=200 if ready else 503)
+    ready = checks.get("database") == "ok" and checks.get("migrations") == "ok"
+    checks["cache"] = _cache_check()
+    if routers.replica_configured():
+        checks["replica"] = _replica_check()
+    degraded = any(v != "ok" and not v.startswith("ok ") for v in checks.values())
+    status = "unavailable" if not ready else "degraded" if degraded else "ok"
+    return JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)

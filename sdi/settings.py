@@ -17,9 +17,17 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# A fixed key is only acceptable for local development; production sets DJANGO_SECRET_KEY.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+# A fixed key is only acceptable while the site answers to loopback names alone (make run,
+# tests); a server reachable under any other host name refuses to start without its own key.
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
+if SECRET_KEY == DEV_SECRET_KEY and not DEBUG and any(
+        h not in ("127.0.0.1", "localhost", "testserver", "::1", "[::1]") for h in ALLOWED_HOSTS):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_ALLOWED_HOSTS names a "
+                               "public host (the built-in key is for local development only)")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -33,7 +41,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "rest_framework_gis",
+    "drf_spectacular",
     "leaflet",
+    "corsheaders",
+    "ops",
     "layers",
     "tiles",
     "ogc",
@@ -42,13 +53,19 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request id, JSON request log and latency metrics: outermost, to see every response.
+    "sdi.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    # Decides primary or replica before anything (sessions, auth) reads the database.
+    "sdi.routers.ReplicaRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "sdi.language.CityLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "sdi.security.LoginRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -81,12 +98,26 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
+# A read replica by configuration alone (sdi/routers.py): without it, everything as before.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"], conn_max_age=DATABASES["default"]["CONN_MAX_AGE"],
+        conn_health_checks=True)
+    DATABASES["replica"]["ENGINE"] = DATABASES["default"]["ENGINE"]
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+for _db in DATABASES.values():
+    # A database host that vanishes must fail a request in seconds, not hang a worker.
+    _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+DATABASE_ROUTERS = ["sdi.routers.PrimaryReplicaRouter"]
+DATABASE_STICKY_SECONDS = int(os.environ.get("DATABASE_STICKY_SECONDS", "10"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-         "LOCATION": os.environ["REDIS_URL"]}
+        # Fails open (sdi/cache.py): with Redis down the site runs uncached, never 500.
+        {"BACKEND": "sdi.cache.FailOpenRedisCache",
+         "LOCATION": os.environ["REDIS_URL"],
+         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}}
         if os.environ.get("REDIS_URL")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
               "OPTIONS": {"MAX_ENTRIES": 20000}}
@@ -109,7 +140,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Never leaves a partial file on a full disk (sdi/storage.py).
+    "default": {"BACKEND": "sdi.storage.AtomicFileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_URL = "/media/"
@@ -121,7 +153,17 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "City SDI API",
+    "DESCRIPTION": "Layers and features (GeoJSON, ETag / If-Match), history, import; "
+                   "indicators. Writes need `Authorization: Token <key>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+# Uploads for layer import above this size are refused before the body is read (413).
+LAYER_IMPORT_MAX_BYTES = int(os.environ.get("LAYER_IMPORT_MAX_MB", "200")) * 1024 * 1024
 
 # Basemap for every map (portal and admin). Empty = no basemap: tests and offline use.
 BASEMAP_URL = os.environ.get("BASEMAP_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
@@ -147,10 +189,21 @@ CITY_DATA_DIRS = env_list("CITY_DATA_DIRS") or [
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # LOG_FORMAT=json in production: one JSON object per line, with the request id.
+    "filters": {"request_id": {"()": "sdi.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "sdi.observability.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"],
+                             "formatter": os.environ.get("LOG_FORMAT", "plain")}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     "loggers": {
+        # One line per request (the access log with request ids) in JSON mode only: in dev
+        # gunicorn's access log already prints it.
+        "sdi.request": {"level": os.environ.get(
+            "ACCESS_LOG_LEVEL", "INFO" if os.environ.get("LOG_FORMAT") == "json" else "WARNING")},
+        "sdi": {"level": os.environ.get("SDI_LOG_LEVEL", "INFO")},
         "pygeoapi": {"level": os.environ.get("PYGEOAPI_LOG_LEVEL", "ERROR")},
         # pygeoapi logs every client error (4xx) at ERROR with a traceback; ogc.views logs
         # the real server errors itself.
@@ -161,8 +214,30 @@ LOGGING = {
 if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS settings, all from the environment: TLS usually ends at the city's load balancer or
+# nginx, which says so in X-Forwarded-Proto. Off by default: `make run` is plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+# Trusted proxies in front (nginx: 1): client address and scheme come from their headers.
+SDI_NUM_PROXIES = int(os.environ.get("DJANGO_NUM_PROXIES", "0"))
+if SDI_NUM_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Admin login brute-force protection (sdi/security.py).
+LOGIN_FAILURES_PER_IP = int(os.environ.get("LOGIN_FAILURES_PER_IP", "5"))
+LOGIN_FAILURES_PER_USER = int(os.environ.get("LOGIN_FAILURES_PER_USER", "20"))
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900"))
+
+# Read-only CORS on the public APIs, so other sites' web apps can use the open data; no
+# credentials, and only safe methods: cross-origin writes stay impossible from a browser.
+CORS_URLS_REGEX = r"^/(api|ogc|tiles|data|open311)(/|$).*"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS"]
+CORS_EXPOSE_HEADERS = ["ETag", "Content-Crs", "Link", "X-Request-ID"]
 
 # Debian 12 ships GDAL 3.6; Django's GDAL is used for geometry I/O, not to open untrusted files
 # (uploads are read through pyogrio's bundled, newer GDAL).

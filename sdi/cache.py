@@ -1,0 +1,111 @@
+"""A Redis cache that fails open: when Redis is down, the site works uncached instead of 500.
+
+Every operation that raises a Redis error is logged, counted (sdi_cache_errors_total) and
+answered as a miss: get → default, set/add/delete → False, incr → None. After an error the
+backend stops trying for DOWN_SECONDS, so a dead Redis costs one failed connect per process
+every few seconds, not one per cache call (connect and socket timeouts are short, see
+settings.CACHES, so a Redis host that vanishes does not hang requests either).
+
+Everything the cache holds here can be rebuilt (tiles, pages, rate-limit counters), which is
+what makes failing open correct. Do not use this backend for data that exists nowhere else.
+"""
+
+import logging
+import time
+from functools import wraps
+
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import RedisError
+
+from sdi import metrics
+
+log = logging.getLogger("sdi.cache")
+
+DOWN_SECONDS = 2.0
+MISSING = object()
+
+
+def _fail_open(answer):
+    def decorate(method):
+        name = method.__name__
+
+        @wraps(method)
+        def wrapper(self, *args, **kwargs):
+            if time.monotonic() < self._down_until:
+                metrics.cache_error(name)
+                return answer(args, kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except (RedisError, OSError) as exc:
+                if time.monotonic() >= self._down_until + DOWN_SECONDS:
+                    # Logged once per outage window, not per call.
+                    log.warning("cache unavailable (%s: %s); serving uncached",
+                                exc.__class__.__name__, exc)
+                self._down_until = time.monotonic() + DOWN_SECONDS
+                metrics.cache_error(name)
+                return answer(args, kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _default(args, kwargs):
+    return kwargs.get("default", args[1] if len(args) > 1 else None)
+
+
+class FailOpenRedisCache(RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._down_until = 0.0
+
+    @_fail_open(_default)
+    def get(self, key, default=None, version=None):
+        return super().get(key, default, version)
+
+    @_fail_open(lambda a, k: False)
+    def set(self, *args, **kwargs):
+        return super().set(*args, **kwargs)
+
+    @_fail_open(lambda a, k: False)
+    def add(self, *args, **kwargs):
+        return super().add(*args, **kwargs)
+
+    @_fail_open(lambda a, k: False)
+    def touch(self, *args, **kwargs):
+        return super().touch(*args, **kwargs)
+
+    @_fail_open(lambda a, k: False)
+    def delete(self, *args, **kwargs):
+        return super().delete(*args, **kwargs)
+
+    @_fail_open(lambda a, k: {})
+    def get_many(self, *args, **kwargs):
+        return super().get_many(*args, **kwargs)
+
+    @_fail_open(lambda a, k: False)
+    def has_key(self, *args, **kwargs):
+        return super().has_key(*args, **kwargs)
+
+    @_fail_open(lambda a, k: None)
+    def incr(self, *args, **kwargs):
+        return super().incr(*args, **kwargs)
+
+    @_fail_open(lambda a, k: list(a[0]) if a else [])
+    def set_many(self, *args, **kwargs):
+        return super().set_many(*args, **kwargs)
+
+    @_fail_open(lambda a, k: None)
+    def delete_many(self, *args, **kwargs):
+        return super().delete_many(*args, **kwargs)
+
+    @_fail_open(lambda a, k: False)
+    def clear(self):
+        return super().clear()
+
+    def ping(self) -> bool:
+        """For /readyz: True when Redis answers now (ignores the down window)."""
+        try:
+            return bool(self._cache.get_client(write=True).ping())
+        except (RedisError, OSError):
+            return False
