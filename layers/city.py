@@ -74,6 +74,9 @@ def _merge_fields(reads, overrides: dict) -> list[dict]:
 
 def load_layer(entry: dict, data_dir: Path, force: bool = False) -> LayerResult:
     checksum = _checksum(entry, data_dir)
+    if Layer.all_objects.filter(slug=entry["slug"], deleted_at__isnull=False).exists():
+        # Deleted by staff (restorable for 30 days): a reload must not bring it back.
+        return LayerResult(entry["slug"], "deleted", 0, [])
     layer = Layer.objects.filter(slug=entry["slug"]).first()
     if layer and layer.source_checksum == checksum and not force:
         return LayerResult(layer.slug, "unchanged", layer.features.count(), [])

@@ -48,6 +48,14 @@ def check_geometry(layer: Layer, geom: GEOSGeometry | None) -> list[str]:
     if wanted != Layer.GeometryType.GEOMETRY and geom.geom_type not in (wanted,
                                                                        wanted.removeprefix("Multi")):
         errors.append(f"geometry: {geom.geom_type} given, layer holds {wanted}")
+    if geom.srid in (None, 4326):
+        xmin, ymin, xmax, ymax = geom.extent
+        if xmin < -180 or xmax > 180 or ymin < -90 or ymax > 90:
+            # The classic mistake: metres of EPSG:2178/2180 sent as if they were degrees.
+            errors.append("geometry: coordinates outside the valid area of EPSG:4326 "
+                          f"(longitude/latitude), got extent {xmin:g} {ymin:g} {xmax:g} {ymax:g}"
+                          "; was another CRS meant?")
+            return errors
     if not geom.valid:
         errors.append(f"geometry: invalid ({geom.valid_reason})")
     return errors
@@ -133,3 +141,26 @@ def delete_feature(feature_id: int, *, expected_version: int | None = None, user
     layer = feature.layer
     feature.delete()
     _changed(layer)
+
+
+def next_version(feature_id: int) -> int:
+    """The version a re-created feature continues from: one past the last in its history."""
+    last = (FeatureHistory.objects.filter(feature_id=feature_id)
+            .order_by("-version").values_list("version", flat=True).first())
+    return (last or 0) + 1
+
+
+@transaction.atomic
+def restore_feature(layer: Layer, feature_id: int, geom: GEOSGeometry, properties: dict, *,
+                    user=None, channel: str = "", batch: uuid.UUID | None = None) -> Feature:
+    """Bring a deleted feature back under its old id (so its history stays one story),
+    validated against the layer's current schema like any new feature."""
+    if Feature.objects.filter(pk=feature_id).exists():
+        raise EditError([f"feature {feature_id} exists; it is not deleted"])
+    geom = _to_4326(geom) if geom is not None else None
+    _validate(layer, geom, properties)
+    feature = Feature.objects.create(pk=feature_id, layer=layer, geom=geom, properties=properties,
+                                     version=next_version(feature_id))
+    _record(feature, FeatureHistory.Action.CREATE, user, channel, None, batch)
+    _changed(layer)
+    return feature

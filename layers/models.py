@@ -12,6 +12,17 @@ from django.db.models import F
 
 from layers.schema import validate_properties
 
+# How long a deleted layer can be restored before `purge_deleted_layers` removes it for good.
+LAYER_RETENTION_DAYS = 30
+
+
+class LiveLayerManager(models.Manager):
+    """Layers not deleted. The default manager, so that every channel (REST, OGC, tiles, pages,
+    downloads) forgets a deleted layer without having to know about soft deletion."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
 
 class Layer(models.Model):
     class GeometryType(models.TextChoices):
@@ -71,9 +82,17 @@ class Layer(models.Model):
     load_report = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Soft deletion: set when deleted, cleared when restored; purged after LAYER_RETENTION_DAYS.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    deleted_by = models.ForeignKey("auth.User", null=True, blank=True, editable=False,
+                                   on_delete=models.SET_NULL, related_name="+")
+
+    objects = LiveLayerManager()
+    all_objects = models.Manager()
 
     class Meta:
         ordering = ["slug"]
+        base_manager_name = "all_objects"
 
     def __str__(self):
         return self.title_pl or self.slug
@@ -145,3 +164,39 @@ class FeatureHistory(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.layer.slug}#{self.feature_id} v{self.version}"
+
+class DeletedLayerManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=False)
+
+
+class DeletedLayer(Layer):
+    """Deleted layers awaiting restore or purge (the admin's wastebasket)."""
+
+    objects = DeletedLayerManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "deleted layer"
+
+
+class ImportRun(models.Model):
+    """One file import into a layer: its report, and the history batch it wrote (for revert)."""
+
+    layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="imports")
+    batch = models.UUIDField(unique=True)
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    filename = models.CharField(max_length=255)
+    mode = models.CharField(max_length=10, default="append")
+    features = models.IntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+    reverted_at = models.DateTimeField(null=True, blank=True)
+    reverted_by = models.ForeignKey("auth.User", null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.filename} → {self.layer.slug} ({self.at:%Y-%m-%d %H:%M})"

@@ -55,30 +55,119 @@ def validate_schema(schema: dict) -> list[str]:
     return errors
 
 
-def validate_properties(schema: dict, properties: dict) -> list[str]:
-    """Errors of one feature's properties against the schema; empty when valid.
+def property_problems(schema: dict, properties: dict) -> list[tuple[str, object, str]]:
+    """Problems of one feature's properties against the schema as (field, value, reason);
+    empty when valid.
 
     Properties not declared in the schema are refused: a typo must not silently become a new
     attribute that no map, filter or indicator knows about.
     """
     if not isinstance(properties, dict):
-        return ["properties must be an object"]
+        return [("", properties, "properties must be an object")]
     fields = {f["name"]: f for f in schema.get("fields", [])}
-    errors = []
+    problems = []
     for name in properties:
         if name not in fields:
-            errors.append(f"{name}: not a field of this layer")
+            problems.append((name, properties[name], "not a field of this layer"))
     for name, field in fields.items():
         value = properties.get(name)
         if value is None or value == "":
             if field.get("required"):
-                errors.append(f"{name}: required")
+                problems.append((name, value, "required"))
             continue
         problem = _check_type(field["type"], value)
         if problem:
-            errors.append(f"{name}: {problem} (got {value!r})")
+            problems.append((name, value, problem))
             continue
         choices = field.get("choices")
         if choices and value not in choices:
-            errors.append(f"{name}: {value!r} is not one of {choices}")
-    return errors
+            problems.append((name, value, f"not one of {choices}"))
+    return problems
+
+
+def validate_properties(schema: dict, properties: dict) -> list[str]:
+    """Errors of one feature's properties against the schema as readable messages."""
+    messages = []
+    for name, value, reason in property_problems(schema, properties):
+        if not name:
+            messages.append(reason)
+        elif reason in ("not a field of this layer", "required"):
+            messages.append(f"{name}: {reason}")
+        elif reason.startswith("not one of"):
+            messages.append(f"{name}: {value!r} is {reason}")
+        else:
+            messages.append(f"{name}: {reason} (got {value!r})")
+    return messages
+
+
+TRUE_WORDS = {"true", "t", "yes", "y", "1", "tak", "prawda"}
+FALSE_WORDS = {"false", "f", "no", "n", "0", "nie", "fałsz"}
+
+
+class CoercionError(ValueError):
+    pass
+
+
+def coerce(ftype: str, value):
+    """`value` as a value of schema type `ftype`, converting what converts without loss
+    (the string "12" to 12, 12.0 to 12, "12,5" to 12.5 — Polish files use decimal commas —,
+    "tak" to True, "31.12.2020" to "2020-12-31"). Raises CoercionError when it does not.
+    None and "" stay None."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if ftype == "string":
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return value if isinstance(value, str) else str(value)
+    if ftype == "integer":
+        if isinstance(value, bool):
+            raise CoercionError("expected an integer")
+        if isinstance(value, int):
+            return value
+        number = _number(value)
+        if number is None or number != number.to_integral_value():
+            raise CoercionError("expected an integer")
+        return int(number)
+    if ftype == "decimal":
+        if isinstance(value, bool):
+            raise CoercionError("expected a number")
+        if isinstance(value, int | float):
+            return value
+        number = _number(value)
+        if number is None:
+            raise CoercionError("expected a number")
+        return int(number) if number == number.to_integral_value() and "." not in str(
+            value).replace(",", ".") else float(number)
+    if ftype == "boolean":
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise CoercionError("expected true or false")
+    if ftype == "date":
+        if isinstance(value, datetime.datetime | datetime.date):
+            return value.isoformat()[:10]
+        text = str(value).strip()
+        for fmt in ("%Y-%m-%d", "%d.%m.%Y", "%Y/%m/%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+            try:
+                return datetime.datetime.strptime(text[:19], fmt).date().isoformat()
+            except ValueError:
+                continue
+        raise CoercionError("expected a date YYYY-MM-DD")
+    raise CoercionError(f"unknown field type {ftype!r}")
+
+
+def _number(value) -> Decimal | None:
+    text = str(value).strip().replace("\u00a0", "").replace(" ", "")
+    if text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None

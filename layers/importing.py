@@ -1,0 +1,762 @@
+"""Importing a file into a layer: GeoJSON, GeoPackage, zipped Shapefile, CSV (X/Y, lon/lat or WKT).
+
+Every import is first a dry run: the file is read with GDAL (pyogrio), its fields are mapped to
+the layer schema, every value is converted and checked, the geometries are staged in PostGIS and
+checked there (missing, outside the CRS's area of use, wrong type for the layer, invalid), and a
+report lists the feature count, the detected CRS, the mapping, and every problem as (row, field,
+value, reason). Only an import without problems writes, and it writes all rows or none: one
+transaction, one history batch (revertible, see layers.history), one layer version bump.
+
+Problems with the file as a whole (empty, corrupt zip, no .prj and no CRS chosen, mixed text
+encodings) are reported as `fatal`, before any row is looked at.
+"""
+
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+import zipfile
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pyogrio.raw
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from layers.history import SNAPSHOT_SQL
+from layers.models import Feature, FeatureHistory, ImportRun, Layer
+from layers.reading import parse_srid
+from layers.schema import CoercionError, coerce, validate_schema
+from layers.signals import layer_changed
+
+FEATURES = Feature._meta.db_table
+HISTORY = FeatureHistory._meta.db_table
+MAX_REPORTED_ERRORS = 1000
+CHANNEL = "import"
+FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GeoPackage",
+           ".zip": "Shapefile (zip)", ".csv": "CSV"}
+# Column names GDAL's CSV driver is told to take coordinates from, most specific first.
+LON_NAMES = ["lon", "lng", "long", "longitude", "dlugosc", "długość"]
+LAT_NAMES = ["lat", "latitude", "szerokosc", "szerokość"]
+X_NAMES = ["x", "easting", "e"]
+Y_NAMES = ["y", "northing", "n"]
+WKT_NAMES = ["wkt", "geometry", "geom", "the_geom"]
+SINGLE = {"MULTIPOINT": "POINT", "MULTILINESTRING": "LINESTRING", "MULTIPOLYGON": "POLYGON"}
+
+
+def max_upload_bytes() -> int:
+    return int(getattr(settings, "LAYER_IMPORT_MAX_BYTES", 100 * 1024 * 1024))
+
+
+class ImportError_(ValueError):  # noqa: N801 - ImportError is a builtin
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+@dataclass
+class ImportOptions:
+    dry_run: bool = True
+    mode: str = "append"  # or "replace": the layer's features are replaced by the file's
+    srid: int | None = None  # overrides the file's CRS; needed for CSV X/Y and for no .prj
+    x: str | None = None
+    y: str | None = None
+    encoding: str | None = None  # None: detected
+    invalid: str = "reject"  # or "repair" (ST_MakeValid), counted in the report
+    mapping: dict = field(default_factory=dict)  # file field -> layer field ("" = skip)
+    add_fields: bool = False  # unmatched file fields become new layer fields
+    source_layer: str | None = None  # for a GeoPackage (or zip) holding several layers
+
+    @classmethod
+    def from_form(cls, data) -> "ImportOptions":
+        errors = []
+
+        def flag(name, default):
+            value = data.get(name)
+            if value in (None, ""):
+                return default
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            errors.append(f"{name}: expected true or false, got {value!r}")
+            return default
+
+        options = cls(dry_run=flag("dry_run", True), add_fields=flag("add_fields", False))
+        options.mode = data.get("mode") or "append"
+        if options.mode not in ("append", "replace"):
+            errors.append(f"mode: expected append or replace, got {options.mode!r}")
+        options.invalid = data.get("invalid") or "reject"
+        if options.invalid not in ("repair", "reject"):
+            errors.append(f"invalid: expected repair or reject, got {options.invalid!r}")
+        if data.get("crs"):
+            try:
+                options.srid = parse_crs(data["crs"])
+            except ImportError_ as exc:
+                errors += exc.errors
+        options.x = (data.get("x") or "").strip() or None
+        options.y = (data.get("y") or "").strip() or None
+        if bool(options.x) != bool(options.y):
+            errors.append("x, y: name both coordinate columns, or neither")
+        options.encoding = (data.get("encoding") or "").strip() or None
+        if options.encoding:
+            try:
+                "".encode(options.encoding)
+            except LookupError:
+                errors.append(f"encoding: unknown encoding {options.encoding!r}")
+        options.source_layer = (data.get("layer") or "").strip() or None
+        mapping = data.get("mapping")
+        if mapping:
+            if isinstance(mapping, str):
+                try:
+                    mapping = json.loads(mapping)
+                except ValueError:
+                    mapping = None
+            if not isinstance(mapping, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+                errors.append('mapping: expected a JSON object {"file field": "layer field"}')
+            else:
+                options.mapping = mapping
+        if errors:
+            raise ImportError_(errors)
+        return options
+
+
+def parse_crs(text) -> int:
+    """An EPSG code from "EPSG:2178", "2178" or "urn:ogc:def:crs:EPSG::2178"."""
+    value = str(text).strip()
+    match = re.fullmatch(r"(?:(?:urn:ogc:def:crs:)?EPSG:{1,2})?(\d{4,6})", value, re.I)
+    if not match:
+        raise ImportError_([f"crs: expected an EPSG code such as EPSG:2178, got {value!r}"])
+    code = int(match.group(1))
+    try:
+        CRS.from_epsg(code)
+    except CRSError:
+        raise ImportError_([f"crs: EPSG:{code} is not a known CRS"]) from None
+    return code
+
+
+@dataclass
+class RowError:
+    row: int
+    field: str
+    value: object
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    filename: str
+    layer: str
+    dry_run: bool
+    mode: str
+    format: str = ""
+    source_layer: str | None = None
+    features: int = 0
+    detected_crs: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+    geometry_types: dict = field(default_factory=dict)
+    mapping: list = field(default_factory=list)
+    ignored_fields: list = field(default_factory=list)
+    added_fields: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    error_count: int = 0
+    repaired: list = field(default_factory=list)
+    invalid: str = "reject"
+    fatal: str | None = None
+    notes: list = field(default_factory=list)
+    written: int = 0
+    deleted: int = 0
+    batch: str | None = None
+
+    def error(self, row: int, field_name: str, value, reason: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(RowError(row, field_name, _jsonable(value), reason))
+
+    @property
+    def ok(self) -> bool:
+        return not self.fatal and not self.error_count
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+@dataclass
+class Source:
+    """What GDAL read: WKB geometries and columns of Python values, plus what was detected."""
+
+    format: str
+    srid: int | None
+    detected_crs: str | None
+    names: list[str]
+    types: list[str]  # schema type of each column as the file declares it
+    columns: list[list]
+    wkb: list
+    encoding: str | None = None
+    layer_name: str | None = None
+    text_columns: bool = False  # CSV: every value is a string, types come from the layer
+
+    def __len__(self):
+        return len(self.wkb)
+
+
+def _column_values(array) -> list:
+    """A numpy column as Python values; NaN/NaT (GDAL's nulls in numeric columns) as None."""
+    if array.dtype.kind == "f":
+        return [None if v != v else v for v in array.tolist()]
+    if array.dtype.kind == "M":
+        return [None if v is None else v.isoformat()[:10] for v in array.astype(
+            "datetime64[ms]").astype(object).tolist()]
+    values = array.tolist()
+    if array.dtype.kind == "O":
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
+    return values
+
+
+def _dtype_type(dtype) -> str:
+    kind = np.dtype(dtype).kind if not isinstance(dtype, str) else np.dtype(dtype).kind
+    return {"i": "integer", "u": "integer", "f": "decimal", "b": "boolean",
+            "M": "date"}.get(kind, "string")
+
+
+def detect_encoding(lines) -> str:
+    """UTF-8 if every line decodes as UTF-8, CP1250 (the Polish Windows code page) if none with
+    non-ASCII bytes does; a file mixing both is refused, naming lines of each kind."""
+    utf8, other = [], []
+    for number, line in enumerate(lines, start=1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8.append(number)
+        except UnicodeDecodeError:
+            other.append(number)
+    if utf8 and other:
+        raise ImportError_([
+            f"mixed text encodings: line(s) {_few(utf8)} are UTF-8 but line(s) {_few(other)} "
+            "are not (CP1250?); save the whole file in one encoding (UTF-8 preferred)"])
+    return "cp1250" if other else "utf-8"
+
+
+def _few(numbers: list[int], limit: int = 10) -> str:
+    return ", ".join(map(str, numbers[:limit])) + (" …" if len(numbers) > limit else "")
+
+
+def _pick(names: list[str], wanted: list[str]) -> str | None:
+    lowered = {n.lower().strip(): n for n in names}
+    for w in wanted:
+        if w in lowered:
+            return lowered[w]
+    return None
+
+
+def _read_csv(path: Path, options: ImportOptions, report: ImportReport, workdir: Path) -> Source:
+    raw = path.read_bytes()
+    encoding = options.encoding
+    if encoding:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            line = raw[:exc.start].count(b"\n") + 1
+            raise ImportError_([f"the file is not valid {encoding} (line {line}); choose "
+                                "another encoding"]) from None
+    else:
+        encoding = detect_encoding(raw.splitlines())
+        text = raw.decode(encoding)
+    text = text.removeprefix("\ufeff")
+    report.encoding = encoding
+    # GDAL reads UTF-8: hand it the text re-encoded, whatever the file's encoding was.
+    utf8 = workdir / "source.csv"
+    utf8.write_text(text, encoding="utf-8")
+    header_line = text.split("\n", 1)[0]
+    sep = ";" if header_line.count(";") > header_line.count(",") else ","
+    header = [h.strip().strip('"') for h in header_line.strip("\r").split(sep)]
+    if not any(header) or len(text.strip().splitlines()) < 2:
+        raise ImportError_(["the CSV has no data rows"])
+
+    open_options = {"AUTODETECT_TYPE": "NO", "KEEP_GEOM_COLUMNS": "NO",
+                    "SEPARATOR": "SEMICOLON" if sep == ";" else "COMMA"}
+    srid = options.srid
+    if options.x:
+        missing = [c for c in (options.x, options.y) if c not in header]
+        if missing:
+            raise ImportError_([f"no column {', '.join(missing)} in the CSV; its columns are "
+                                f"{', '.join(header)}"])
+        x, y = options.x, options.y
+    else:
+        x, y = _pick(header, LON_NAMES), _pick(header, LAT_NAMES)
+        if x and y and srid is None:
+            srid = 4326
+            report.notes.append(f"columns {x}/{y} read as longitude/latitude (EPSG:4326)")
+        elif not (x and y):
+            x, y = _pick(header, X_NAMES), _pick(header, Y_NAMES)
+    wkt = None if (x and y) else _pick(header, WKT_NAMES)
+    if x and y:
+        if srid is None:
+            raise ImportError_([f"choose the CRS of the coordinates in columns {x}/{y} "
+                                "(e.g. EPSG:2178 for PL-2000 zone 7, EPSG:2180 for PUWG 1992)"])
+        open_options.update(X_POSSIBLE_NAMES=x, Y_POSSIBLE_NAMES=y)
+        report.notes.append(f"coordinates from columns {x} (X) and {y} (Y)")
+    elif wkt:
+        if srid is None:
+            srid = 4326
+            report.notes.append(f"WKT in column {wkt} read as EPSG:4326 (choose a CRS if not)")
+        open_options.update(GEOM_POSSIBLE_NAMES=wkt)
+    else:
+        raise ImportError_([f"no coordinate columns found among {', '.join(header)}: name the "
+                            "X and Y (or lon/lat) columns, or give a WKT column"])
+    source = _read_gdal(utf8, "CSV", None, open_options)
+    source.srid = srid
+    source.detected_crs = None
+    source.encoding = encoding
+    source.text_columns = True
+    return source
+
+
+def _read_gdal(path, fmt: str, layer: str | None, open_options: dict | None = None,
+               encoding: str | None = None) -> Source:
+    try:
+        meta, _fids, geoms, columns = pyogrio.raw.read(
+            str(path), layer=layer, force_2d=True, encoding=encoding, **(open_options or {}))
+    except Exception as exc:  # pyogrio raises several GDAL error types
+        raise ImportError_([f"GDAL could not read the file as {fmt}: {exc}"]) from None
+    crs = meta.get("crs")
+    names = list(meta["fields"])
+    return Source(format=fmt, srid=parse_srid(crs) if crs else None, detected_crs=crs,
+                  names=names, types=[_dtype_type(t) for t in meta["dtypes"]],
+                  columns=[_column_values(c) for c in columns],
+                  wkb=list(geoms) if geoms is not None else [None] * len(columns[0]),
+                  layer_name=layer)
+
+
+def _only_layer(path, wanted: str | None, what: str) -> str | None:
+    try:
+        names = [str(n) for n, _ in pyogrio.list_layers(str(path))]
+    except Exception as exc:
+        raise ImportError_([f"GDAL could not open the file as {what}: {exc}"]) from None
+    if wanted:
+        if wanted not in names:
+            raise ImportError_([f"no layer {wanted!r} in the file; it has {', '.join(names)}"])
+        return wanted
+    if len(names) > 1:
+        raise ImportError_([f"the file holds {len(names)} layers ({', '.join(names)}): "
+                            "choose one"])
+    if not names:
+        raise ImportError_(["the file holds no layers"])
+    return names[0]
+
+
+def _read_shapefile_zip(path: Path, options: ImportOptions, report: ImportReport) -> Source:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+            members = archive.namelist()
+            if broken:
+                raise ImportError_([f"the zip is corrupt: {broken} fails its checksum"])
+            shps = [m for m in members if m.lower().endswith(".shp")
+                    and not m.startswith("__MACOSX/") and not m.endswith("/")]
+            if options.source_layer:
+                shps = [m for m in shps if Path(m).stem == options.source_layer]
+            if not shps:
+                raise ImportError_(["no .shp file in the zip"
+                                    + (f" named {options.source_layer}" if options.source_layer
+                                       else "")])
+            if len(shps) > 1:
+                raise ImportError_([f"the zip holds {len(shps)} shapefiles "
+                                    f"({', '.join(Path(s).stem for s in shps)}): choose one"])
+            shp = shps[0]
+            stem = shp[:-4]
+            present = {m.lower() for m in members}
+            for ext in (".shx", ".dbf"):
+                if (stem + ext).lower() not in present:
+                    raise ImportError_([f"{Path(stem).name}{ext} is missing from the zip"])
+            has_prj = (stem + ".prj").lower() in present
+            has_cpg = (stem + ".cpg").lower() in present
+            dbf_name = next(m for m in members if m.lower() == (stem + ".dbf").lower())
+            dbf = archive.read(dbf_name)
+    except zipfile.BadZipFile:
+        raise ImportError_(["the file is not a valid zip archive (corrupt or truncated)"]) \
+            from None
+    if not has_prj and options.srid is None:
+        raise ImportError_([f"{Path(stem).name}.prj is missing, so the CRS is unknown: choose "
+                            "it (e.g. EPSG:2178 for PL-2000 zone 7, EPSG:2180 for PUWG 1992)"])
+    encoding = options.encoding
+    if encoding is None and not has_cpg:
+        # No .cpg: look at the attribute bytes themselves (Polish DBFs are often CP1250).
+        header_len = int.from_bytes(dbf[8:10], "little") if len(dbf) > 10 else 0
+        encoding = detect_encoding([dbf[header_len:]])
+    source = _read_gdal(f"/vsizip/{path}/{shp}", "Shapefile", None, encoding=encoding)
+    source.encoding = encoding or "from .cpg"
+    report.encoding = source.encoding
+    return source
+
+
+def read_file(path: Path, filename: str, options: ImportOptions, report: ImportReport,
+              workdir: Path) -> Source:
+    ext = Path(filename).suffix.lower()
+    fmt = FORMATS.get(ext)
+    if fmt is None:
+        raise ImportError_([f"unsupported file type {ext or '(none)'}: upload .geojson, .gpkg, "
+                            ".zip (a Shapefile with its .shx, .dbf and .prj) or .csv"])
+    report.format = fmt
+    if path.stat().st_size == 0:
+        raise ImportError_(["the file is empty"])
+    if ext == ".csv":
+        source = _read_csv(path, options, report, workdir)
+    elif ext == ".zip":
+        source = _read_shapefile_zip(path, options, report)
+    else:
+        if ext == ".gpkg":
+            with open(path, "rb") as fh:
+                if not fh.read(16).startswith(b"SQLite format 3"):
+                    raise ImportError_(["the file is not a GeoPackage (no SQLite header)"])
+        layer = _only_layer(path, options.source_layer, fmt) if ext == ".gpkg" else None
+        source = _read_gdal(path, fmt, layer, encoding=options.encoding)
+    report.source_layer = source.layer_name
+    if options.srid is not None:
+        source.srid = options.srid
+    report.detected_crs = source.detected_crs
+    if source.srid is None:
+        raise ImportError_([f"the file's CRS ({source.detected_crs or 'none given'}) has no "
+                            "EPSG code: choose the CRS"])
+    report.crs = f"EPSG:{source.srid}"
+    if not len(source):
+        raise ImportError_(["the file has no features"])
+    report.features = len(source)
+    return source
+
+
+# --- mapping and values ---------------------------------------------------------------------
+
+def _infer_type(values: list) -> str:
+    """The narrowest schema type all non-empty strings of a text column convert to."""
+    sample = [v for v in values if v not in (None, "")][:1000]
+    if not sample:
+        return "string"
+    for ftype in ("integer", "decimal", "date"):
+        try:
+            for v in sample:
+                coerce(ftype, v)
+            if ftype == "date" and not all(re.match(r"\d{4}-\d\d-\d\d$", str(v)) for v in sample):
+                continue
+            return ftype
+        except CoercionError:
+            continue
+    return "string"
+
+
+def map_fields(layer: Layer, source: Source, options: ImportOptions,
+               report: ImportReport) -> tuple[list[tuple[int, dict]], list[dict]]:
+    """[(column index, layer field)] to import, and the fields to add to the layer schema."""
+    fields = {f["name"]: f for f in layer.fields}
+    by_lower = {name.lower(): name for name in fields}
+    errors, plan, added, targets = [], [], [], {}
+    unknown = [k for k in options.mapping if k not in source.names]
+    if unknown:
+        errors.append(f"mapping: no field {', '.join(map(repr, unknown))} in the file; it has "
+                      f"{', '.join(source.names)}")
+    for index, name in enumerate(source.names):
+        if name in options.mapping:
+            target = options.mapping[name]
+            if target and target not in fields:
+                errors.append(f"mapping: {name!r} -> {target!r}, but the layer has no field "
+                              f"{target!r}")
+                continue
+        else:
+            target = name if name in fields else by_lower.get(name.lower(), "")
+        if not target and options.add_fields and name not in options.mapping:
+            ftype = (_infer_type(source.columns[index]) if source.text_columns
+                     else source.types[index])
+            new = {"name": name, "type": ftype, "required": False}
+            added.append(new)
+            fields[name] = new
+            target = name
+        if not target:
+            report.ignored_fields.append(name)
+            continue
+        if target in targets:
+            errors.append(f"mapping: {source.names[targets[target]]!r} and {name!r} both map "
+                          f"to {target!r}")
+            continue
+        targets[target] = index
+        plan.append((index, fields[target]))
+        report.mapping.append({"source": name, "target": target, "type": fields[target]["type"]})
+    if added:
+        problems = validate_schema({"fields": layer.fields + added})
+        errors += [f"new fields: {p}" for p in problems]
+    for name, f in fields.items():
+        if f.get("required") and name not in targets:
+            errors.append(f"required field {name!r} has no column in the file: map one to it")
+    if errors:
+        raise ImportError_(errors)
+    report.added_fields = added
+    return plan, added
+
+
+def build_properties(source: Source, plan: list[tuple[int, dict]],
+                     report: ImportReport) -> list[dict]:
+    """Each row's properties converted to the schema types; problems go to the report."""
+    rows = [{} for _ in range(len(source))]
+    for index, f in plan:
+        name, ftype, choices = f["name"], f["type"], f.get("choices")
+        required = f.get("required")
+        column = source.columns[index]
+        # Values the file already types as the schema does need no conversion (the bulk of a
+        # large import); strings, and numbers headed for another type, go through coerce.
+        native = not source.text_columns and source.types[index] == ftype and ftype in (
+            "integer", "decimal", "boolean", "date")
+        for n, value in enumerate(column):
+            if value is None or value == "":
+                if required:
+                    report.error(n + 1, name, value, "required")
+                continue
+            if not native:
+                try:
+                    value = coerce(ftype, value)
+                except CoercionError as exc:
+                    report.error(n + 1, name, value, str(exc))
+                    continue
+            if choices and value not in choices:
+                report.error(n + 1, name, value, f"not one of {choices}")
+                continue
+            rows[n][name] = value
+    return rows
+
+
+# --- PostGIS staging and writing ------------------------------------------------------------
+
+def _area_of_use(srid: int) -> tuple[float, float, float, float]:
+    """The CRS's area of use in its own coordinates, widened by a margin: coordinates outside it
+    mean the file is not in that CRS (the classic case: PL-2000 metres declared as degrees)."""
+    crs = CRS.from_epsg(srid)
+    if srid == 4326 or crs.is_geographic:
+        return (-180.0, -90.0, 180.0, 90.0)
+    area = crs.area_of_use
+    if area is None:
+        return (-float("inf"), -float("inf"), float("inf"), float("inf"))
+    margin = 0.5
+    bounds = (max(area.west - margin, -180), max(area.south - margin, -90),
+              min(area.east + margin, 180), min(area.north + margin, 90))
+    return Transformer.from_crs(4326, crs, always_xy=True).transform_bounds(*bounds)
+
+
+def _geometry_sql(layer: Layer, repair: bool) -> str:
+    """The staged geometry `g` as it will be stored (before reprojection)."""
+    polygonal = layer.geometry_type in ("Polygon", "MultiPolygon")
+    fixed = "ST_MakeValid(g)"
+    if polygonal:
+        fixed = f"ST_CollectionExtract({fixed}, 3)"
+    geom = f"CASE WHEN ST_IsValid(g) THEN g ELSE {fixed} END" if repair else "g"
+    if layer.geometry_type.startswith("Multi"):
+        geom = f"ST_Multi({geom})"
+    elif layer.geometry_type != "Geometry":
+        geom = f"CASE WHEN ST_NumGeometries({geom}) = 1 THEN ST_GeometryN({geom}, 1) " \
+               f"ELSE {geom} END"
+    return geom
+
+
+def _stage(cur, source: Source, rows: list[dict]) -> None:
+    cur.execute("DROP TABLE IF EXISTS _import")
+    cur.execute("CREATE TEMP TABLE _import (n int, g geometry, props jsonb) ON COMMIT DROP")
+    buf = io.StringIO()
+    dumps = json.dumps
+    for n, (wkb, props) in enumerate(zip(source.wkb, rows, strict=True), start=1):
+        geom = "\\N" if wkb is None else wkb.hex()
+        payload = dumps(props, ensure_ascii=False).replace("\\", "\\\\")
+        buf.write(f"{n}\t{geom}\t{payload}\n")
+    buf.seek(0)
+    cur.copy_expert("COPY _import (n, g, props) FROM STDIN", buf)
+    cur.execute("UPDATE _import SET g = ST_SetSRID(g, %s)", [source.srid])
+
+
+def check_geometries(cur, layer: Layer, source: Source, options: ImportOptions,
+                     report: ImportReport) -> None:
+    """Per-row geometry problems, repairs and the type census, all in PostGIS."""
+    srid = source.srid
+    xmin, ymin, xmax, ymax = _area_of_use(srid)
+    cur.execute("SELECT GeometryType(g), count(*) FROM _import GROUP BY 1 ORDER BY 2 DESC")
+    report.geometry_types = {(t or "none"): c for t, c in cur.fetchall()}
+    wanted = layer.geometry_type.upper()
+    allowed = None if wanted == "GEOMETRY" else [wanted, SINGLE.get(wanted, "MULTI" + wanted)]
+    repair = options.invalid == "repair"
+    cur.execute(f"""
+        SELECT n, CASE
+            WHEN g IS NULL OR ST_IsEmpty(g) THEN 'no geometry'
+            WHEN NOT (g @ ST_MakeEnvelope(%(xmin)s, %(ymin)s, %(xmax)s, %(ymax)s, %(srid)s))
+                THEN 'coordinates outside the area of use of EPSG:' || %(srid)s
+                     || ' (' || round(ST_XMin(g)::numeric, 3) || ' '
+                     || round(ST_YMin(g)::numeric, 3) || '): wrong CRS?'
+            WHEN %(allowed)s::text[] IS NOT NULL AND NOT GeometryType(g) = ANY(%(allowed)s)
+                THEN GeometryType(g) || ' given, layer holds ' || %(wanted)s
+            WHEN %(single)s AND ST_NumGeometries(g) > 1
+                THEN GeometryType(g) || ' with ' || ST_NumGeometries(g) || ' parts, layer holds '
+                     || %(wanted)s
+            WHEN NOT ST_IsValid(g) AND NOT %(repair)s
+                THEN 'invalid geometry: ' || ST_IsValidReason(g)
+            WHEN NOT ST_IsValid(g) AND ST_IsEmpty({_geometry_sql(layer, True)})
+                THEN 'invalid geometry that cannot be repaired: ' || ST_IsValidReason(g)
+            END AS problem
+        FROM _import ORDER BY n""", {
+        "xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax, "srid": srid,
+        "allowed": allowed, "wanted": layer.geometry_type,
+        "single": wanted in ("POINT", "LINESTRING", "POLYGON"), "repair": repair})
+    for n, problem in cur.fetchall():
+        if problem:
+            report.error(n, "geometry", None, problem)
+    if repair and not report.error_count:
+        cur.execute("SELECT n, ST_IsValidReason(g) FROM _import WHERE NOT ST_IsValid(g) "
+                    "ORDER BY n")
+        report.repaired = [{"row": n, "reason": reason} for n, reason in cur.fetchall()]
+
+
+def _write(cur, layer: Layer, options: ImportOptions, report: ImportReport, user,
+           batch: uuid.UUID) -> None:
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    if options.mode == "replace":
+        cur.execute(f"""
+            WITH gone AS (DELETE FROM {FEATURES} f WHERE f.layer_id = %s
+                          RETURNING f.id, f.version, {SNAPSHOT_SQL.format(t='f')} AS snap)
+            INSERT INTO {HISTORY} (layer_id, feature_id, action, version, user_id, channel,
+                                   batch, before, after, at)
+            SELECT %s, id, 'delete', version + 1, %s, %s, %s, snap, NULL, now() FROM gone""",
+                    [layer.pk, layer.pk, user_id, CHANNEL, batch])
+        report.deleted = cur.rowcount
+    geom = _geometry_sql(layer, options.invalid == "repair")
+    cur.execute(f"""
+        WITH ins AS (
+            INSERT INTO {FEATURES} (layer_id, geom, properties, version, created_at, updated_at)
+            SELECT %s, ST_Transform({geom}, 4326), props, 1, now(), now()
+            FROM _import ORDER BY n
+            RETURNING id, geom, properties)
+        INSERT INTO {HISTORY} (layer_id, feature_id, action, version, user_id, channel, batch,
+                               before, after, at)
+        SELECT %s, id, 'create', 1, %s, %s, %s, NULL, {SNAPSHOT_SQL.format(t='ins')}, now()
+        FROM ins""", [layer.pk, layer.pk, user_id, CHANNEL, batch])
+    report.written = cur.rowcount
+
+
+def run_import(layer: Layer, path: Path, options: ImportOptions, *, user=None,
+               filename: str | None = None) -> ImportReport:
+    """Read, check and (unless options.dry_run, and only without problems) write."""
+    filename = filename or path.name
+    report = ImportReport(filename=filename, layer=layer.slug, dry_run=options.dry_run,
+                          mode=options.mode, invalid=options.invalid)
+    workdir = Path(tempfile.mkdtemp(prefix="sdi-import-"))
+    try:
+        try:
+            source = read_file(path, filename, options, report, workdir)
+            plan, added = map_fields(layer, source, options, report)
+        except ImportError_ as exc:
+            report.fatal = "; ".join(exc.errors)
+            return report
+        rows = build_properties(source, plan, report)
+        with transaction.atomic():
+            locked = Layer.objects.select_for_update().get(pk=layer.pk)
+            with connection.cursor() as cur:
+                _stage(cur, source, rows)
+                check_geometries(cur, locked, source, options, report)
+                if options.dry_run or not report.ok:
+                    cur.execute("DROP TABLE _import")
+                    return report
+                batch = uuid.uuid4()
+                if added:
+                    locked.schema = {**locked.schema, "fields": locked.fields + added}
+                _write(cur, locked, options, report, user, batch)
+                cur.execute("DROP TABLE _import")
+            report.batch = str(batch)
+            locked.last_updated = timezone.now()
+            locked.save(update_fields=["schema", "last_updated", "updated_at"])
+            locked.bump_version()
+            ImportRun.objects.create(
+                layer=locked, batch=batch, user=user if user and user.is_authenticated else None,
+                filename=filename[:255], mode=options.mode, features=report.written,
+                report=report.as_dict())
+            transaction.on_commit(lambda: layer_changed.send(sender=Layer, layer=locked))
+        layer.refresh_from_db()
+        return report
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- uploads --------------------------------------------------------------------------------
+
+def check_upload_size(request) -> str | None:
+    """A message when the declared body is over the limit: checked before Django reads the
+    body, so a 500 MB upload is refused at once instead of being spooled to disk first."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return "invalid Content-Length"
+    limit = max_upload_bytes()
+    if length > limit:
+        return (f"the upload is {length / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB "
+                "(split the file, or load it with manage.py)")
+    return None
+
+
+def _safe_name(name: str) -> str:
+    base = os.path.basename(name or "upload")
+    return re.sub(r"[^\w.\-]+", "_", base)[:120] or "upload"
+
+
+@contextmanager
+def stored_upload(upload):
+    """The uploaded file on disk (GDAL reads paths), under its own name, removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix="sdi-upload-"))
+    try:
+        path = workdir / _safe_name(upload.name)
+        with open(path, "wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        yield path
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def pending_dir() -> Path:
+    return Path(settings.MEDIA_ROOT) / "imports"
+
+
+def keep_upload(upload) -> str:
+    """Keep an upload between the dry run and the confirmed import (admin); returns a token."""
+    token = uuid.uuid4().hex
+    folder = pending_dir() / token
+    folder.mkdir(parents=True)
+    with open(folder / _safe_name(upload.name), "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return token
+
+
+def kept_upload(token: str) -> Path | None:
+    if not re.fullmatch(r"[0-9a-f]{32}", token or ""):
+        return None
+    folder = pending_dir() / token
+    files = list(folder.iterdir()) if folder.is_dir() else []
+    return files[0] if files else None
+
+
+def drop_upload(token: str) -> None:
+    if re.fullmatch(r"[0-9a-f]{32}", token or ""):
+        shutil.rmtree(pending_dir() / token, ignore_errors=True)
