@@ -6,11 +6,13 @@ filled in by `ogc.service` for each host the site is reached under.
 """
 
 import copy
+import datetime
+from pathlib import Path
 
 from django.conf import settings
 
 from layers.models import Layer
-from ogc import queries
+from ogc import crs, queries, records
 
 # Service metadata until the city config carries it; a deployment overrides any key with the
 # OGC_METADATA setting (same structure as pygeoapi's `metadata`).
@@ -54,30 +56,69 @@ WORLD = [-180.0, -90.0, 180.0, 90.0]
 MAX_ITEMS = 10000
 DEFAULT_ITEMS = 10
 PROVIDER = "ogc.provider.LayerProvider"
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "pygeoapi"
+TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+
+# Collections other apps add to the OGC API (e.g. indicator values per area): callables taking
+# nothing and returning {collection id: pygeoapi resource definition}, called on every config
+# rebuild. One line in the app's AppConfig.ready(): `ogc.config.register_collections(fn)`.
+# Their items are served by pygeoapi's own handlers through their provider plugin; a change in
+# their data should bump something in the registry stamp (or use resources that need no rebuild).
+_extra_collections: list = []
+
+
+def register_collections(provider) -> None:
+    if provider not in _extra_collections:
+        _extra_collections.append(provider)
+
 
 # Extents change only with a layer's features, which bump its version: keep them per
 # (layer id, version) so a rebuilt config recomputes ST_Extent only for the layers that changed.
-_extents: dict[tuple[int, int], list[float]] = {}
+_extents: dict[tuple[int, int], tuple[list[float], list | None]] = {}
 
 
 def _public_layers() -> list[Layer]:
     return list(Layer.objects.filter(visibility=Layer.Visibility.PUBLIC).order_by("slug"))
 
 
-def _bboxes(layers: list[Layer]) -> dict[int, list[float]]:
+def time_field(layer: Layer) -> str | None:
+    """The property that dates a layer's features: its first date field (OGC API `datetime`
+    filters on it, and the collection's temporal extent spans it)."""
+    return next((f["name"] for f in layer.fields if f.get("type") == "date"), None)
+
+
+def _extents_of(layers: list[Layer]) -> dict[int, tuple[list[float], list | None]]:
+    """(bbox, [first, last] date or None) of each layer."""
     global _extents
-    missing = [layer.id for layer in layers if (layer.id, layer.version) not in _extents]
-    found = queries.layer_extents(missing)
+    missing = [layer for layer in layers if (layer.id, layer.version) not in _extents]
+    boxes = queries.layer_extents([layer.id for layer in missing])
+    times = queries.layer_time_extents(
+        [(layer.id, time_field(layer)) for layer in missing if time_field(layer)])
     current = {}
     for layer in layers:
         key = (layer.id, layer.version)
-        current[key] = _extents.get(key) or list(found.get(layer.id, WORLD))
+        current[key] = _extents.get(key) or (list(boxes.get(layer.id, WORLD)),
+                                             times.get(layer.id))
     _extents = current  # drops the extents of versions gone by
-    return {layer_id: bbox for (layer_id, _), bbox in current.items()}
+    return {layer_id: extent for (layer_id, _), extent in current.items()}
 
 
-def _collection(layer: Layer, bbox: list[float]) -> dict:
-    links = []
+def _temporal(interval) -> dict:
+    first, last = interval
+    return {"begin": datetime.datetime.fromisoformat(first).replace(tzinfo=datetime.UTC),
+            "end": datetime.datetime.fromisoformat(last).replace(
+                hour=23, minute=59, second=59, tzinfo=datetime.UTC),
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+
+
+def _collection(layer: Layer, extent) -> dict:
+    bbox, interval = extent
+    links = [{"type": "application/json", "rel": TILESETS_VECTOR,
+              "title": "Vector tiles (OGC API – Tiles, WebMercatorQuad)",
+              "href": f"/ogc/collections/{layer.slug}/tiles"},
+             {"type": "application/vnd.mapbox-vector-tile", "rel": "alternate",
+              "title": "Mapbox Vector Tiles {z}/{x}/{y}",
+              "href": f"/tiles/{layer.slug}.json"}]
     if layer.licence:
         links.append({"type": "text/html", "rel": "license", "title": layer.licence,
                       "href": f"/data/#{layer.slug}"})
@@ -89,20 +130,27 @@ def _collection(layer: Layer, bbox: list[float]) -> dict:
                    "en": layer.description_en or layer.description_pl or layer.title_pl}
     if layer.attribution:
         description = {k: f"{v} {layer.attribution}" for k, v in description.items()}
+    extents = {"spatial": {"bbox": bbox, "crs": CRS84}}
+    if interval:
+        extents["temporal"] = _temporal(interval)
     return {
         "type": "collection",
         "title": {"pl": layer.title_pl, "en": layer.title_en or layer.title_pl},
         "description": description,
         "keywords": list(layer.keywords),
-        "extents": {"spatial": {"bbox": bbox, "crs": CRS84}},
+        "extents": extents,
         "links": links,
         "providers": [{
             "type": "feature",
             "name": PROVIDER,
             "data": layer.slug,
+            "version": layer.version,
             "id_field": "id",
             "title_field": layer.name_field or None,
+            "time_field": time_field(layer),
             "storage_crs": CRS84,
+            "crs": list(crs.SUPPORTED_URIS),
+            "editable": True,  # Part 4, for the layer's editors (checked per request)
             "fields": {f["name"]: f.get("type", "string") for f in layer.fields},
         }],
     }
@@ -111,7 +159,7 @@ def _collection(layer: Layer, bbox: list[float]) -> dict:
 def build_config() -> dict:
     """The config for the registry as it is now, with relative links (see `with_base_url`)."""
     layers = _public_layers()
-    bboxes = _bboxes(layers)
+    extents = _extents_of(layers)
     metadata = copy.deepcopy(DEFAULT_METADATA)
     for key, value in getattr(settings, "OGC_METADATA", {}).items():
         metadata[key] = value
@@ -130,11 +178,25 @@ def build_config() -> dict:
             "limits": {"default_items": DEFAULT_ITEMS, "max_items": MAX_ITEMS,
                        "on_exceed": "error"},
             "map": {"url": settings.BASEMAP_URL, "attribution": settings.BASEMAP_ATTRIBUTION},
+            # Our copies of pygeoapi's templates load CSS/JS from these (no CDN).
+            "templates": {"path": str(TEMPLATES)},
+            "static_url": f"{settings.STATIC_URL}ogc/",
+            "leaflet_url": f"{settings.STATIC_URL}leaflet/",
         },
         "logging": {"level": "ERROR"},
         "metadata": metadata,
-        "resources": {layer.slug: _collection(layer, bboxes[layer.id]) for layer in layers},
+        "resources": _resources(layers, extents),
     }
+
+
+def _resources(layers, extents) -> dict:
+    resources = {layer.slug: _collection(layer, extents[layer.id]) for layer in layers}
+    resources[records.CATALOGUE] = records.catalogue_resource(layers, extents)
+    for provider in _extra_collections:
+        for key, resource in provider().items():
+            # A layer slug wins: the registry is the source of truth for its names.
+            resources.setdefault(key, resource)
+    return resources
 
 
 def with_base_url(config: dict, base_url: str) -> dict:
@@ -150,6 +212,10 @@ def with_base_url(config: dict, base_url: str) -> dict:
     ident["url"] = absolute(ident["url"])
     config["metadata"]["license"]["url"] = absolute(config["metadata"]["license"]["url"])
     for resource in config["resources"].values():
-        for link in resource["links"]:
+        for link in resource.get("links", []):
             link["href"] = absolute(link["href"])
+        for provider in resource.get("providers", []):
+            for rec in provider.get("records", []):
+                for link in rec["links"]:
+                    link["href"] = absolute(link["href"])
     return config

@@ -4,9 +4,11 @@ Each check returns an error message for the client, or None when the value is ac
 views turn a message into an OGC exception (HTTP 400) before pygeoapi sees the request.
 """
 
+import datetime
 import math
 
 from ogc.config import MAX_ITEMS
+from ogc.crs import DEFAULT, Crs
 
 # Parameters the items endpoint understands besides the collection's properties (pygeoapi's
 # reserved names, plus `lang`).
@@ -18,37 +20,88 @@ ITEMS_PARAMETERS = frozenset({
 MAX_OFFSET = 2**31 - 1
 
 
-def check_bbox(raw: str | None) -> str | None:
+def parse_bbox(raw: str | None, crs: Crs = DEFAULT) -> list[float] | None:
+    """The bbox numbers (4, or 6 with heights) in `crs`'s axis order; ValueError with the reason.
+    Longitude/latitude ranges are checked when `crs` is geographic, in its axis order."""
     if raw is None:
         return None
     parts = raw.split(",")
     if len(parts) not in (4, 6):
-        return (f"bbox must have 4 numbers (minx,miny,maxx,maxy) or 6 "
-                f"(minx,miny,minz,maxx,maxy,maxz); got {len(parts)}")
+        raise ValueError(f"bbox must have 4 numbers (minx,miny,maxx,maxy) or 6 "
+                         f"(minx,miny,minz,maxx,maxy,maxz); got {len(parts)}")
     try:
         numbers = [float(p) for p in parts]
     except ValueError:
-        return f"bbox values must be numbers (got {raw!r})"
+        raise ValueError(f"bbox values must be numbers (got {raw!r})") from None
     if not all(math.isfinite(n) for n in numbers):
-        return f"bbox values must be finite numbers (got {raw!r})"
+        raise ValueError(f"bbox values must be finite numbers (got {raw!r})")
     if len(numbers) == 6:
-        minx, miny, _, maxx, maxy, _ = numbers
         if numbers[2] > numbers[5]:
-            return "bbox minz must not be greater than maxz"
+            raise ValueError("bbox minz must not be greater than maxz")
+        low1, low2, high1, high2 = numbers[0], numbers[1], numbers[3], numbers[4]
     else:
-        minx, miny, maxx, maxy = numbers
-    # Only CRS84 is offered (no bbox-crs other than it), so the box is in degrees.
-    for name, lon in (("minx", minx), ("maxx", maxx)):
-        if not -180 <= lon <= 180:
-            return f"bbox {name} is a longitude and must be within -180..180 (got {lon})"
-    for name, lat in (("miny", miny), ("maxy", maxy)):
-        if not -90 <= lat <= 90:
-            return f"bbox {name} is a latitude and must be within -90..90 (got {lat})"
-    if minx > maxx:
-        return f"bbox minx ({minx}) must not be greater than maxx ({maxx})"
-    if miny > maxy:
-        return f"bbox miny ({miny}) must not be greater than maxy ({maxy})"
+        low1, low2, high1, high2 = numbers
+    if crs.geographic:
+        lon_axis, lat_axis = (2, 1) if crs.north_first else (1, 2)
+        ranges = {lon_axis: ("longitude", 180), lat_axis: ("latitude", 90)}
+        for axis, low, high in ((1, low1, high1), (2, low2, high2)):
+            what, limit = ranges[axis]
+            for value in (low, high):
+                if not -limit <= value <= limit:
+                    name = ("minx", "miny")[axis - 1] if value == low else \
+                        ("maxx", "maxy")[axis - 1]
+                    raise ValueError(f"bbox {name} is a {what} and must be within "
+                                     f"-{limit}..{limit} (got {value}) in {crs.uri}")
+    if low1 > high1:
+        raise ValueError(f"bbox minx ({low1}) must not be greater than maxx ({high1})")
+    if low2 > high2:
+        raise ValueError(f"bbox miny ({low2}) must not be greater than maxy ({high2})")
+    return numbers
+
+
+def check_bbox(raw: str | None, crs: Crs = DEFAULT) -> str | None:
+    try:
+        parse_bbox(raw, crs)
+    except ValueError as exc:
+        return str(exc)
     return None
+
+
+def _instant(raw: str) -> str | None:
+    raw = raw.strip()
+    if raw in ("", ".."):
+        return None
+    try:
+        if len(raw) == 10:
+            return datetime.date.fromisoformat(raw).isoformat()
+        moment = datetime.datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError:
+        raise ValueError(f"datetime: {raw!r} is not an RFC 3339 date or date-time "
+                         f"(e.g. 2024-05-01 or 2024-05-01T12:00:00Z)") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.UTC)
+    return moment.date().isoformat()
+
+
+def parse_datetime(raw: str | None) -> tuple[str | None, str | None] | None:
+    """`datetime` as (first, last) ISO dates, None for an open end; None if absent. Layers hold
+    dates, not times, so a date-time selects its (UTC) day."""
+    if raw is None:
+        return None
+    if raw.count("/") > 1:
+        raise ValueError(f"datetime: an interval has one '/' (got {raw!r})")
+    if "/" in raw:
+        start_raw, end_raw = raw.split("/")
+        start, end = _instant(start_raw), _instant(end_raw)
+        if start_raw.strip() in ("", "..") and end_raw.strip() in ("", ".."):
+            raise ValueError("datetime: an interval needs at least one end")
+        if start and end and start > end:
+            raise ValueError(f"datetime: the interval starts after it ends ({raw!r})")
+        return start, end
+    day = _instant(raw)
+    if day is None:
+        raise ValueError(f"datetime: {raw!r} is not a date, date-time or interval")
+    return day, day
 
 
 def check_limit(raw: str | None) -> str | None:
@@ -88,5 +141,5 @@ def check_known(params, properties) -> str | None:
 
 def check_items(params, properties) -> str | None:
     """The first problem with the query parameters of an items request, or None."""
-    return (check_known(params, properties) or check_bbox(params.get("bbox"))
-            or check_limit(params.get("limit")) or check_offset(params.get("offset")))
+    return (check_known(params, properties) or check_limit(params.get("limit"))
+            or check_offset(params.get("offset")))

@@ -6,6 +6,7 @@ nothing a client sends is ever spliced into the SQL text.
 """
 
 import datetime
+import hashlib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -13,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import connection
 
 from layers.models import Feature, Layer
+from ogc import crs as crsmod
 
 FEATURES = Feature._meta.db_table
 LAYERS = Layer._meta.db_table
@@ -82,13 +84,44 @@ class FeatureQuery:
         self._params.extend(params)
         return self
 
-    def bbox(self, minx: float, miny: float, maxx: float, maxy: float) -> "FeatureQuery":
+    def bbox(self, minx: float, miny: float, maxx: float, maxy: float,
+             srid: int = 4326) -> "FeatureQuery":
+        """Features intersecting a box given in x/y order in `srid` (PostGIS axis order)."""
         # `&&` lets the planner use the GiST index; ST_Intersects then drops the features
-        # whose box touches the envelope but whose shape does not.
-        envelope = "ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+        # whose box touches the envelope but whose shape does not. A box in another CRS is
+        # reprojected as a polygon (densified, so its edges follow the curved lines they are in
+        # EPSG:4326), not as two corners.
+        envelope = "ST_MakeEnvelope(%s, %s, %s, %s, 4326)" if srid == 4326 else (
+            f"ST_Transform(ST_Segmentize(ST_MakeEnvelope(%s, %s, %s, %s, {int(srid)}), "
+            f"greatest(%s - %s, %s - %s, 0.01) / 16), 4326)")
+        params = [minx, miny, maxx, maxy] if srid == 4326 else \
+            [minx, miny, maxx, maxy, maxx, minx, maxy, miny]
         self._where.append(f"f.geom && {envelope} AND ST_Intersects(f.geom, {envelope})")
-        self._params.extend([minx, miny, maxx, maxy] * 2)
+        self._params.extend(params * 2)
         return self
+
+    def during(self, name: str, start: str | None, end: str | None) -> "FeatureQuery":
+        """Features whose date property `name` lies in [start, end] (ISO dates, None = open)."""
+        if self.fields.get(name) != "date":
+            raise QueryError(f"{name!r} is not a date property of layer {self.slug}")
+        value = f"left(f.properties ->> {_sql_string(name)}, 10)"
+        conditions = [f"{value} ~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}'"]
+        if start is not None:
+            conditions.append(f"{value} >= %s")
+            self._params.append(start)
+        if end is not None:
+            conditions.append(f"{value} <= %s")
+            self._params.append(end)
+        self._where.append(" AND ".join(conditions))
+        return self
+
+    def signature(self) -> str:
+        """A digest of the selection (not the order or page): the key of its cached count."""
+        text = json.dumps([self._where, self._params], default=str)
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    def is_whole_layer(self) -> bool:
+        return len(self._where) == 2
 
     def equals(self, name: str, raw: str) -> "FeatureQuery":
         """Property `name` equal to the query-string value `raw`, compared as the schema type
@@ -134,9 +167,27 @@ class FeatureQuery:
             cur.execute(f"SELECT count(*) {self._from_where()}", self._params)
             return cur.fetchone()[0]
 
-    def fetch(self, offset: int, limit: int, geometry: bool = True) -> list[tuple]:
-        """Rows of (id, properties, geometry-as-GeoJSON-or-None)."""
-        geom = f"ST_AsGeoJSON(f.geom, {GEOJSON_DECIMALS})::json" if geometry else "NULL"
+    def count_upto(self, cap: int) -> int:
+        """The exact count if it is at most `cap`, else cap + 1: stops reading after cap + 1 rows,
+        so a broad filter on a huge layer costs a bounded amount of work."""
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM (SELECT 1 {self._from_where()} LIMIT %s) s",
+                        [*self._params, cap + 1])
+            return cur.fetchone()[0]
+
+    def estimate(self) -> int:
+        """The planner's estimate of the number of matching rows (from table statistics)."""
+        with connection.cursor() as cur:
+            cur.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 {self._from_where()}", self._params)
+            plan = cur.fetchone()[0]
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+    def fetch(self, offset: int, limit: int, geometry: bool = True,
+              crs: crsmod.Crs = crsmod.DEFAULT) -> list[tuple]:
+        """Rows of (id, properties, geometry-as-GeoJSON-or-None), geometry in `crs`."""
+        geom = crsmod.geometry_out("f.geom", crs) if geometry else "NULL"
         # The id tiebreaker keeps pages stable: clients page with offset (GDAL follows `next`
         # links), and an unstable order would repeat or skip features between pages.
         order = ", ".join([*self._order, "f.id"])
@@ -190,12 +241,33 @@ def coerce(ftype: str, raw: str, name: str):
     return raw
 
 
-def fetch_feature(slug: str, feature_id: int) -> tuple | None:
-    """(id, properties, geometry) of one feature of a public layer, or None."""
+def fetch_feature(slug: str, feature_id: int,
+                  crs: crsmod.Crs = crsmod.DEFAULT) -> tuple | None:
+    """(id, properties, geometry, version) of one feature of a public layer, or None."""
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT f.id, f.properties, ST_AsGeoJSON(f.geom, {GEOJSON_DECIMALS})::json "
+            f"SELECT f.id, f.properties, {crsmod.geometry_out('f.geom', crs)}, f.version "
             f"FROM {FEATURES} f JOIN {LAYERS} l ON l.id = f.layer_id "
             "WHERE f.id = %s AND l.slug = %s AND l.visibility = %s",
             [feature_id, slug, Layer.Visibility.PUBLIC])
         return cur.fetchone()
+
+
+def _sql_string(name: str) -> str:
+    from ogc.cql import sql_string
+    return sql_string(name)
+
+
+def layer_time_extents(layers: list[tuple[int, str]]) -> dict[int, tuple[str, str]]:
+    """(first, last) ISO date of the date property `name` of each (layer id, name) pair."""
+    found = {}
+    with connection.cursor() as cur:
+        for layer_id, name in layers:
+            value = f"left(properties ->> {_sql_string(name)}, 10)"
+            cur.execute(f"SELECT min({value}), max({value}) FROM {FEATURES} "
+                        f"WHERE layer_id = %s AND {value} ~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}'",
+                        [layer_id])
+            first, last = cur.fetchone()
+            if first:
+                found[layer_id] = (first, last)
+    return found

@@ -1,8 +1,13 @@
-"""OGC API endpoints: thin wrappers handing Django requests to pygeoapi's core functions.
+"""OGC API endpoints: thin wrappers handing Django requests to pygeoapi or to our handlers.
 
-Like pygeoapi's own `execute_from_django`, but with the API built from the layer registry
-(`ogc.service`) instead of a YAML file read at import, JSON unless HTML is asked for with
-`f=html`, our own parameter checks first, and every failure answered as an OGC exception.
+pygeoapi (with the API built from the layer registry by `ogc.service`) serves the landing page,
+conformance, collections, queryables, schema, OpenAPI and the catalogue's records; `ogc.items`
+serves the items of layer collections (Parts 1-3), `ogc.writes` their Part 4 writes, `ogc.tiles`
+the Tiles documents. JSON unless HTML is asked for with `f=html`; every failure is an OGC
+exception, never Django's HTML error page.
+
+The views are CSRF-exempt for Django's middleware because token-authenticated API calls carry no
+CSRF token; `ogc.writes.authorize` runs the CSRF check itself for callers with a session cookie.
 """
 
 import json
@@ -11,33 +16,30 @@ from http import HTTPStatus
 
 import pygeoapi.api as core
 import pygeoapi.api.itemtypes as itemtypes
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from pygeoapi.api import API, SYSTEM_LOCALE, APIRequest, apply_gzip
 from pygeoapi.formats import F_HTML
 
-from ogc import params, service
+from ogc import conformance as conformance_classes
+from ogc import items as layer_items
+from ogc import records, service, tiles, writes
 
 LOGGER = logging.getLogger(__name__)
 
-# Links pygeoapi always puts on the landing page to endpoints this site does not serve.
-UNSERVED_LINK_RELS = ("http://www.opengis.net/def/rel/ogc/1.0/processes",
-                      "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes")
-# Conformance pygeoapi declares for every feature collection but this slice does not implement:
-# CQL2 filters (the provider rejects `filter`) and Part 4 writes (GET only). Declaring them would
-# send GDAL and QGIS down paths that fail.
-NOT_CONFORMING = frozenset({
-    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
-    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
-    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
-})
+# Links pygeoapi puts on the landing page to things this site does not serve.
+UNSERVED_LINK_RELS = ("http://www.opengis.net/def/rel/ogc/1.0/processes",)
 GEOJSON = "application/geo+json"
+# POST .../items with one of these is a CQL2-JSON query, not a new feature.
+QUERY_TYPES = ("application/query-cql-json", "application/cql2+json")
+READ = ("GET", "HEAD")
 
 
 class JsonFirstRequest(APIRequest):
     """pygeoapi picks HTML whenever the Accept header mentions text/html, as every browser's
-    does. Its HTML pages load Leaflet and Bootstrap from CDNs, and the site must work offline,
-    so HTML is served only on an explicit `f=html`; otherwise the default (JSON) applies."""
+    does; here HTML is served only on an explicit `f=html`, JSON otherwise."""
 
     def _get_format(self, headers, extra_formats=None):
         format_ = super()._get_format(headers, extra_formats or {})
@@ -56,126 +58,303 @@ def _to_django(headers: dict, status: int, content) -> HttpResponse:
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         # pygeoapi reports its own failures as responses, not exceptions: log them here so
         # its noisy per-4xx ERROR logging can be turned down without losing real errors.
-        LOGGER.error("OGC API answered %s: %s", status, content[:500])
+        LOGGER.error("OGC API answered %s: %s", status, str(content)[:500])
     response = HttpResponse(apply_gzip(headers, content), status=status)
     for key, value in headers.items():
         response[key] = value
     return response
 
 
-def _error(api: API | None, api_request: APIRequest | None, status: int, code: str,
-           message: str) -> HttpResponse:
-    if api is None or api_request is None:
-        body = json.dumps({"code": code, "type": code, "description": message})
-        return HttpResponse(body, status=status, content_type="application/json")
-    headers = api_request.get_response_headers(SYSTEM_LOCALE, **api.api_headers)
-    return _to_django(*api.get_exception(status, headers, api_request.format, code, message))
+def _error(status: int, code: str, message: str, extra: dict | None = None,
+           headers: dict | None = None) -> HttpResponse:
+    body = {"code": code, "type": code, "description": message, **(extra or {})}
+    response = HttpResponse(json.dumps(body, ensure_ascii=False), status=status,
+                            content_type="application/json")
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
 
 
-def _serve(request: HttpRequest, handler, *args, check=None) -> HttpResponse:
-    """Run pygeoapi's `handler(api, api_request, *args)`; `check(api, api_request)` may return
-    an error message that stops the request with a 400 first."""
-    api = api_request = None
+def _not_allowed(allowed: tuple[str, ...], method: str) -> HttpResponse:
+    response = _error(HTTPStatus.METHOD_NOT_ALLOWED, "NoApplicableCode",
+                      f"method {method} is not allowed here; use {', '.join(allowed)}")
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def _options(allowed: tuple[str, ...]) -> HttpResponse:
+    response = HttpResponse(status=HTTPStatus.NO_CONTENT)
+    response["Allow"] = ", ".join((*allowed, "OPTIONS"))
+    return response
+
+
+def _serve(request: HttpRequest, handler, *args, methods=READ) -> HttpResponse:
+    """Run `handler(api, api_request, *args)` (pygeoapi's signature) and turn the result into a
+    Django response; any exception becomes a logged 500 in OGC format."""
+    if request.method == "OPTIONS":
+        return _options(methods)
+    if request.method not in methods:
+        return _not_allowed(methods, request.method)
     try:
-        if request.method not in ("GET", "HEAD"):
-            response = _error(None, None, HTTPStatus.METHOD_NOT_ALLOWED, "NoApplicableCode",
-                              f"method {request.method} is not allowed here; use GET")
-            response["Allow"] = "GET, HEAD"
-            return response
         api = service.api_for(_base_url(request))
         api_request = JsonFirstRequest.from_django(request, api.locales)
-        # The items endpoints check the format themselves: collections add their own (CSV).
-        if check is None and not api_request.is_valid():
-            return _to_django(*api.get_format_exception(api_request))
-        message = check(api, api_request) if check else None
-        if message:
-            return _error(api, api_request, HTTPStatus.BAD_REQUEST, "InvalidParameterValue",
-                          message)
         return _to_django(*handler(api, api_request, *args))
+    except RequestDataTooBig:
+        return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge",
+                      "the request body is too large")
     except Exception:
         LOGGER.exception("OGC API request failed: %s", request.get_full_path())
-        return _error(api, api_request, HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode",
+        return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode",
                       "internal error (logged on the server)")
 
 
-def _collection_fields(api: API, collection_id: str) -> dict | None:
-    resource = api.config["resources"].get(collection_id)
-    if resource is None:
-        return None
-    return resource["providers"][0].get("fields", {})
+def _checked_format(handler):
+    """pygeoapi handlers that do not check `f` themselves."""
+    def run(api: API, api_request: APIRequest, *args):
+        if not api_request.is_valid():
+            return api.get_format_exception(api_request)
+        return handler(api, api_request, *args)
+    return run
 
 
-def _items_check(collection_id: str):
-    def check(api: API, api_request: APIRequest) -> str | None:
-        fields = _collection_fields(api, collection_id)
-        if fields is None:
-            return None  # pygeoapi answers 404 for an unknown collection
-        return params.check_items(api_request.params, {"id", *fields})
-    return check
-
-
-def _is_json(response: HttpResponse) -> bool:
+def _json_body(response: HttpResponse) -> bool:
     return (response.status_code == HTTPStatus.OK
             and response["Content-Type"].startswith("application/json"))
 
 
 def _edit_json(response: HttpResponse, edit) -> HttpResponse:
-    if _is_json(response):
+    if _json_body(response):
         body = json.loads(response.content)
         edit(body)
         response.content = json.dumps(body, ensure_ascii=False)
     return response
 
 
-def _as_geojson(response: HttpResponse) -> HttpResponse:
-    # pygeoapi labels GeoJSON application/json; OGC API Features (Part 1, GeoJSON conformance
-    # class) asks for application/geo+json.
-    if _is_json(response):
-        response["Content-Type"] = GEOJSON
-    return response
-
-
+@csrf_exempt
 def landing_page(request):
-    def drop_unserved(body):
-        body["links"] = [link for link in body.get("links", [])
-                         if link.get("rel") not in UNSERVED_LINK_RELS]
-    return _edit_json(_serve(request, core.landing_page), drop_unserved)
+    def links(body):
+        kept = []
+        for link in body.get("links", []):
+            if link.get("rel") in UNSERVED_LINK_RELS:
+                continue
+            link["href"] = link["href"].replace("/TileMatrixSets", "/tileMatrixSets")
+            kept.append(link)
+        base = _base_url(request)
+        kept.append({"rel": "http://www.w3.org/ns/dcat#catalog", "type": "application/ld+json",
+                     "title": "DCAT-AP catalogue (JSON-LD)", "href": f"{base}/dcat"})
+        kept.append({"rel": "http://www.opengis.net/def/rel/ogc/1.0/ogc-catalog",
+                     "type": "application/json", "title": "Dataset catalogue (OGC API Records)",
+                     "href": f"{base}/collections/{records.CATALOGUE}"})
+        body["links"] = kept
+    return _edit_json(_serve(request, _checked_format(core.landing_page)), links)
 
 
+@csrf_exempt
 def conformance(request):
-    def drop_unimplemented(body):
-        body["conformsTo"] = [c for c in body["conformsTo"] if c not in NOT_CONFORMING]
-    return _edit_json(_serve(request, core.conformance), drop_unimplemented)
+    def truthful(body):
+        body["conformsTo"] = conformance_classes.CLASSES
+    return _edit_json(_serve(request, _checked_format(core.conformance)), truthful)
 
 
+@csrf_exempt
 def openapi(request):
     def handler(api, api_request):
         service.openapi_document(api)
         return core.openapi_(api, api_request)
+    return _serve(request, _checked_format(handler))
+
+
+@csrf_exempt
+def collections(request, collection_id=None):
+    return _serve(request, _checked_format(core.describe_collections), collection_id)
+
+
+@csrf_exempt
+def collection_schema(request, collection_id):
+    return _serve(request, _checked_format(core.get_collection_schema), collection_id)
+
+
+@csrf_exempt
+def collection_queryables(request, collection_id):
+    return _serve(request, _checked_format(itemtypes.get_collection_queryables), collection_id)
+
+
+def _write_response(result, location=None) -> HttpResponse:
+    status, headers, _ = result
+    response = HttpResponse(status=status)
+    for key, value in headers.items():
+        response[key] = value
+    if location:
+        response["Location"] = location
+    return response
+
+
+def _write(request, action) -> HttpResponse:
+    try:
+        return action()
+    except writes.WriteError as exc:
+        extra = {"errors": exc.errors} if exc.errors else None
+        return _error(exc.status, exc.code, exc.message, extra, exc.headers)
+    except RequestDataTooBig:
+        return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge",
+                      "the request body is too large")
+    except Exception:
+        LOGGER.exception("OGC API write failed: %s %s", request.method, request.get_full_path())
+        return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode",
+                      "internal error (logged on the server)")
+
+
+def _is_layer(request, collection_id) -> bool:
+    # Any failure here is reported by the handler that runs next (which asks the same).
+    try:
+        api = service.api_for(_base_url(request))
+    except Exception:
+        return True
+    return layer_items.layer_provider_def(api, collection_id) is not None
+
+
+@csrf_exempt
+def collection_items(request, collection_id):
+    if request.method == "POST":
+        content_type = request.content_type or ""
+        if content_type in QUERY_TYPES:
+            return _serve(request, layer_items.items, collection_id, methods=("POST",))
+
+        def create():
+            result = writes.create(request, collection_id)
+            feature = result[2]
+            return _write_response(result, f"{_base_url(request)}/collections/{collection_id}"
+                                           f"/items/{feature.pk}")
+        return _write(request, create)
+    if request.method in READ and not _is_layer(request, collection_id):
+        return _serve(request, itemtypes.get_collection_items, collection_id)
+    return _serve(request, layer_items.items, collection_id,
+                  methods=(*READ, "POST") if request.method == "OPTIONS" else READ)
+
+
+@csrf_exempt
+def collection_item(request, collection_id, item_id):
+    if request.method in ("PUT", "PATCH"):
+        return _write(request, lambda: _write_response(writes.replace(
+            request, collection_id, item_id, partial=request.method == "PATCH")))
+    if request.method == "DELETE":
+        return _write(request, lambda: _write_response(writes.delete(
+            request, collection_id, item_id)))
+    if request.method in READ and not _is_layer(request, collection_id):
+        return _serve(request, itemtypes.get_collection_item, collection_id, item_id)
+    return _serve(request, layer_items.item, collection_id, item_id,
+                  methods=(*READ, "PUT", "PATCH", "DELETE") if request.method == "OPTIONS"
+                  else READ)
+
+
+# --- Tiles -------------------------------------------------------------------------------------
+
+def _tiles_handler(build):
+    """A pygeoapi-style handler returning JSON from `build(api, api_request)`, which may raise
+    LookupError (404) or ValueError (400)."""
+    def handler(api: API, api_request: APIRequest):
+        headers = api_request.get_response_headers(SYSTEM_LOCALE, **api.api_headers)
+        if api_request.params.get("f") not in (None, "", "json"):
+            return api.get_exception(HTTPStatus.BAD_REQUEST, headers, None,
+                                     "InvalidParameterValue",
+                                     "the Tiles documents are JSON only (f=json)")
+        try:
+            body = build(api, api_request)
+        except LookupError as exc:
+            return api.get_exception(HTTPStatus.NOT_FOUND, headers, None, "NotFound",
+                                     str(exc.args[0]))
+        except ValueError as exc:
+            return api.get_exception(HTTPStatus.BAD_REQUEST, headers, None,
+                                     "InvalidParameterValue", str(exc))
+        headers["Content-Type"] = "application/json"
+        return headers, HTTPStatus.OK, json.dumps(body, ensure_ascii=False)
+    return handler
+
+
+def _layer_tiles(api: API, collection_id: str):
+    provider = layer_items.layer_provider_def(api, collection_id)
+    if provider is None:
+        raise LookupError(f"no collection {collection_id!r} with tiles")
+    resource = api.config["resources"][collection_id]
+    title = resource["title"]["pl"] if isinstance(resource["title"], dict) else resource["title"]
+    return provider, title, resource["extents"]["spatial"]["bbox"]
+
+
+def _check_tms(tms: str):
+    if tms != tiles.WEB_MERCATOR_QUAD:
+        raise LookupError(f"no tile matrix set {tms!r}; this server offers "
+                          f"{tiles.WEB_MERCATOR_QUAD}")
+
+
+@csrf_exempt
+def tile_matrix_sets(request):
+    return _serve(request, _tiles_handler(
+        lambda api, r: tiles.tile_matrix_sets(api.base_url)))
+
+
+@csrf_exempt
+def tile_matrix_set(request, tms):
+    def build(api, r):
+        _check_tms(tms)
+        return tiles.tile_matrix_set()
+    return _serve(request, _tiles_handler(build))
+
+
+@csrf_exempt
+def collection_tilesets(request, collection_id):
+    def build(api, r):
+        provider, title, _ = _layer_tiles(api, collection_id)
+        return tiles.tilesets(api.base_url, collection_id, title, provider)
+    return _serve(request, _tiles_handler(build))
+
+
+@csrf_exempt
+def collection_tileset(request, collection_id, tms):
+    def build(api, r):
+        provider, title, bbox = _layer_tiles(api, collection_id)
+        _check_tms(tms)
+        return tiles.tileset(api.base_url, collection_id, title, provider, bbox)
+    return _serve(request, _tiles_handler(build))
+
+
+@csrf_exempt
+def collection_tile(request, collection_id, tms, z, y, x):
+    """The OGC tile address answered with a redirect to the same tile under /tiles/."""
+    def handler(api, api_request):
+        headers = api_request.get_response_headers(SYSTEM_LOCALE, **api.api_headers)
+        try:
+            _layer_tiles(api, collection_id)
+            _check_tms(tms)
+        except LookupError as exc:
+            return api.get_exception(HTTPStatus.NOT_FOUND, headers, None, "NotFound",
+                                     str(exc.args[0]))
+        try:
+            zi, xi, yi = tiles.parse_tile(z, y, x)
+        except ValueError as exc:
+            return api.get_exception(HTTPStatus.BAD_REQUEST, headers, None,
+                                     "InvalidParameterValue", str(exc))
+        return {"Location": f"/tiles/{collection_id}/{zi}/{xi}/{yi}.pbf"}, \
+            HTTPStatus.FOUND, ""
+    response = _serve(request, handler)
+    if response.status_code == HTTPStatus.FOUND:
+        return HttpResponseRedirect(response["Location"])
+    return response
+
+
+# --- DCAT-AP -------------------------------------------------------------------------------
+
+@csrf_exempt
+def dcat(request):
+    def handler(api, api_request):
+        headers = api_request.get_response_headers(SYSTEM_LOCALE, **api.api_headers)
+        resource = api.config["resources"][records.CATALOGUE]
+        body = records.dcat_catalog(resource["providers"][0]["records"], api.base_url,
+                                    api.config["metadata"])
+        headers["Content-Type"] = "application/ld+json"
+        return headers, HTTPStatus.OK, json.dumps(body, ensure_ascii=False)
     return _serve(request, handler)
 
 
-def collections(request, collection_id=None):
-    return _serve(request, core.describe_collections, collection_id)
-
-
-def collection_schema(request, collection_id):
-    return _serve(request, core.get_collection_schema, collection_id)
-
-
-def collection_queryables(request, collection_id):
-    return _serve(request, itemtypes.get_collection_queryables, collection_id)
-
-
-def collection_items(request, collection_id):
-    return _as_geojson(_serve(request, itemtypes.get_collection_items, collection_id,
-                              check=_items_check(collection_id)))
-
-
-def collection_item(request, collection_id, item_id):
-    return _as_geojson(_serve(request, itemtypes.get_collection_item, collection_id, item_id))
-
-
 def not_found(request):
-    return _error(None, None, HTTPStatus.NOT_FOUND, "NotFound",
+    return _error(HTTPStatus.NOT_FOUND, "NotFound",
                   f"no such OGC API resource: {request.path}; start at {_base_url(request)}")
