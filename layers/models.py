@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F
 
 from layers.schema import validate_properties
@@ -75,6 +76,17 @@ class Layer(models.Model):
     native_crs = models.CharField(max_length=30, blank=True, help_text="e.g. EPSG:2178")
     synthetic = models.BooleanField(default=False,
                                     help_text="Generated data (benchmarks, demos), not real.")
+    # Vector tiles (tiles app): the zooms at which the layer is in tiles, and how many features
+    # one tile may carry (which ones are kept: tiles/queries.py). No limit when empty.
+    tile_minzoom = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(22)],
+        help_text="Smallest zoom at which the layer is in vector tiles.")
+    tile_maxzoom = models.PositiveSmallIntegerField(
+        default=22, validators=[MaxValueValidator(22)],
+        help_text="Largest zoom at which the layer is in vector tiles.")
+    tile_feature_limit = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="At most this many features per tile (larger ones first); empty: no limit.")
 
     # Bumped on every change to the layer's features; every cache keys on it.
     version = models.BigIntegerField(default=1)
@@ -164,6 +176,7 @@ class FeatureHistory(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.layer.slug}#{self.feature_id} v{self.version}"
+
 
 class DeletedLayerManager(models.Manager):
     def get_queryset(self):

@@ -8,7 +8,9 @@ from rest_framework.exceptions import AuthenticationFailed
 from layers.models import Layer
 from tiles.params import TileRequestError
 
-TILE_FIELDS = ("id", "slug", "version", "visibility")
+# What a tile needs of its layers; their schema only when the request has options to check.
+TILE_FIELDS = ("id", "slug", "version", "visibility", "geometry_type", "tile_minzoom",
+               "tile_maxzoom", "tile_feature_limit")
 
 
 def is_staff(request: HttpRequest) -> bool:

@@ -5,6 +5,7 @@ so an edit, which bumps the layer version, makes a new key: nothing has to be de
 """
 
 import hashlib
+import time
 from collections.abc import Callable
 
 from django.core.cache import cache
@@ -12,11 +13,13 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 
+from sdi import metrics
+
 MVT_CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
 MAX_AGE = 60
 # Raise when the tile SQL changes what it produces: cached tiles of the old format (in Redis,
 # which outlives a deploy) then stop matching.
-FORMAT = 1
+FORMAT = 2
 
 
 def tile_key(*parts) -> str:
@@ -38,13 +41,71 @@ def not_modified(request: HttpRequest, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
+# Single flight: the first request for a tile that is not cached builds it under a lock kept in
+# the cache (Redis in production, shared by every worker); the others wait for the tile to
+# appear instead of running the same query. A lock outlives a crashed builder by LOCK_TIMEOUT
+# at most; then the next waiter takes over.
+LOCK_TIMEOUT = 30
+_WAIT_FIRST, _WAIT_MAX = 0.002, 0.05
+STATS_BUILT = "tiles:stats:built"  # tiles computed by the database
+STATS_WAITED = "tiles:stats:waited"  # requests that waited for another one's build
+
+
+def count(name: str) -> None:
+    try:
+        cache.incr(name)
+    except ValueError:  # first of its kind (or evicted): start the counter
+        if not cache.add(name, 1, timeout=None):
+            cache.incr(name)
+
+
+def stats() -> dict[str, int]:
+    got = cache.get_many([STATS_BUILT, STATS_WAITED])
+    return {"built": got.get(STATS_BUILT, 0), "waited": got.get(STATS_WAITED, 0)}
+
+
 def cached_tile(key: str, build: Callable[[], bytes]) -> bytes:
     tile = cache.get(key)
+    metrics.tile_cache(hit=tile is not None)
     if tile is None:
-        tile = build()
-        # Empty tiles are cached too: far-away tiles are the most requested ones at low zoom.
-        cache.set(key, tile, timeout=None)
+        tile = _build_once(key, metrics.timed_build(build))
     return tile
+
+
+def _build_once(key: str, build: Callable[[], bytes]) -> bytes:
+    lock = key + ":lock"
+    delay = _WAIT_FIRST
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    waited, orphaned = False, 0
+    while True:
+        if cache.add(lock, 1, timeout=LOCK_TIMEOUT):
+            try:
+                # Another request may have finished between our miss and taking the lock.
+                tile = cache.get(key)
+                if tile is None:
+                    tile = build()
+                    # Empty tiles are cached too: far-away tiles are the most requested ones at
+                    # low zoom.
+                    cache.set(key, tile, timeout=None)
+                    count(STATS_BUILT)
+                return tile
+            finally:
+                cache.delete(lock)
+        if not waited:
+            waited = True
+            count(STATS_WAITED)
+        time.sleep(delay)
+        delay = min(delay * 2, _WAIT_MAX)
+        tile = cache.get(key)
+        if tile is not None:
+            return tile
+        # Neither the tile nor a lock: the builder failed, or the cache does not work (a cache
+        # that fails open answers every add with False). Try the lock again, then give up on
+        # the cache rather than make the request wait.
+        if cache.get(lock) is None:
+            orphaned += 1
+        if orphaned > 2 or time.monotonic() > deadline:
+            return build()
 
 
 def tile_response(request: HttpRequest, key: str, build: Callable[[], bytes], *,

@@ -6,43 +6,162 @@ features found are transformed to 3857. The envelope used for the search is wide
 buffer, so features just outside the tile still draw their part inside the buffer.
 """
 
+import json
+import weakref
 from dataclasses import dataclass
 
-from django.db import connection
-
+# Reads go where sdi.routers says: the replica for anonymous requests when there is one.
+from sdi.routers import read_connection as connection
 from tiles.params import TileCoord
 
 EXTENT = 4096
+# Polygons and lines: 64/4096 of a tile (4 px at 256 px) beyond the edge, enough for strokes and
+# to hide seams between tiles. Points: 256/4096 (16 px), so that a symbol centred just outside
+# the tile is drawn in it too and is not cut in half at the tile edge.
 BUFFER = 64
+POINT_BUFFER = 256
+POINT_TYPES = ("Point", "MultiPoint")
 
-# Both envelopes of a tile: `tile` (3857) for ST_AsMVTGeom, `search` (4326, with the buffer)
-# for the index. A Mercator rectangle is a lon/lat rectangle, so transforming corners is exact.
-_ENVELOPES = """
-    SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
-           ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), 4326)
-             AS search
-"""
+# Planner settings for the tile statements, scoped to their own (implicit) transaction. A tile
+# query is small and runs many at a time: parallel workers and JIT compilation cost more than
+# they save (bench/tiles.py measures it).
+_SETTINGS = "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off; "
+
+
+def buffer_for(geometry_type: str) -> int:
+    return POINT_BUFFER if geometry_type in POINT_TYPES else BUFFER
+
 
 # One MVT layer per requested layer, concatenated in request order (concatenated MVT layers are
-# a valid MVT). The jsonb `properties` column is expanded by ST_AsMVT into feature properties;
-# `id` becomes the MVT feature id. Rows clipped away (NULL geometry) are dropped so that a tile
-# with nothing to draw is empty rather than a layer with no features.
-_LAYER_TILE = f"""
-WITH env AS ({_ENVELOPES})
+# a valid MVT). $4 lists the layers with what applies to each: buffer, attributes to keep,
+# jsonpath filter and its variables, feature limit. Features are found with
+# `geom && <tile envelope widened by the buffer, in 4326>` so the GiST index on geom does the
+# search, and only those are transformed to 3857.
+#
+# Simplification is ST_AsMVTGeom's quantisation to the tile's 4096 grid (a unit is 1/16 px of a
+# 256-px tile): every vertex is snapped to the same grid whichever polygon it belongs to, so a
+# boundary shared by two districts stays shared at every zoom (no gaps, no slivers), unlike
+# per-polygon simplification such as ST_Simplify. Repeated and collinear points are dropped.
+#
+# The jsonb `properties` column is expanded by ST_AsMVT into feature properties; `id` becomes
+# the MVT feature id. Rows clipped away (NULL geometry) are dropped, so a tile with nothing to
+# draw is empty rather than a layer with no features.
+_LAYER_TILE = """
+WITH env AS (SELECT ST_TileEnvelope($1, $2, $3) AS tile)
 SELECT string_agg(mvt, ''::bytea ORDER BY ord) FROM (
-    SELECT l.ord, ST_AsMVT(t, l.slug, {EXTENT}, 'geom', 'id') AS mvt
-    FROM unnest(%(ids)s::bigint[], %(slugs)s::text[]) WITH ORDINALITY AS l(id, slug, ord)
-    CROSS JOIN env
+    SELECT l.ord, ST_AsMVT(t, l.slug, 4096, 'geom', 'id') AS mvt
+    FROM env CROSS JOIN jsonb_to_recordset($4) AS l(
+        ord int, id bigint, slug text, buffer int, keep text[], filter jsonpath, vars jsonb,
+        lim int)
     CROSS JOIN LATERAL (
-        SELECT f.id, f.properties,
-               ST_AsMVTGeom(ST_Transform(f.geom, 3857), env.tile, {EXTENT}, {BUFFER}, true)
-                 AS geom
-        FROM layers_feature f
-        WHERE f.layer_id = l.id AND f.geom && env.search
+        SELECT c.id, c.properties, ST_AsMVTGeom(c.g, env.tile, 4096, l.buffer, true) AS geom
+        FROM (
+            SELECT f.id,
+                   CASE WHEN l.keep IS NULL THEN f.properties
+                        ELSE (SELECT coalesce(jsonb_object_agg(p.key, p.value), '{}')
+                              FROM jsonb_each(f.properties) p WHERE p.key = ANY(l.keep))
+                   END AS properties,
+                   m.g
+            FROM layers_feature f
+            CROSS JOIN LATERAL (SELECT ST_Transform(f.geom, 3857) AS g) m
+            WHERE f.layer_id = l.id
+              AND f.geom && ST_Transform(
+                    ST_TileEnvelope($1, $2, $3, margin => l.buffer / 4096.0), 4326)
+              AND (l.filter IS NULL OR jsonb_path_match(f.properties, l.filter, l.vars, true))
+            /*LIMIT*/
+        ) c
     ) t
     WHERE t.geom IS NOT NULL
     GROUP BY l.ord, l.slug
 ) layers
+"""
+
+# The feature limit: which features a full tile keeps. Higher dimension first (areas, then
+# lines, then points), then larger (area or length of the whole feature, not of the part in the
+# tile), then a fixed pseudo-random order of ids (hashint8) so that thinned points are an even
+# sample rather than, say, the oldest ones or one corner of the tile. The order is the same in
+# every tile and a child tile's candidates are a subset of its parent's, so a feature kept at
+# one zoom is kept at every higher zoom.
+_LIMIT = """
+            ORDER BY ST_Dimension(f.geom) DESC,
+                     CASE WHEN ST_Dimension(f.geom) > 0
+                          THEN ST_Area(m.g) + ST_Length(m.g) ELSE 0 END DESC,
+                     hashint8(f.id), f.id
+            LIMIT l.lim"""
+
+LAYER_TILE_SQL = _LAYER_TILE.replace("/*LIMIT*/", "")
+LAYER_TILE_LIMITED_SQL = _LAYER_TILE.replace("/*LIMIT*/", _LIMIT)
+_ARG_TYPES = "int, int, int, jsonb"
+
+# Prepared statements per database connection (they live as long as the connection). Planning
+# the tile statement costs about as much as running it at high zoom, so it is planned once.
+_prepared: "weakref.WeakKeyDictionary[object, set[str]]" = weakref.WeakKeyDictionary()
+
+
+def _run_prepared(name: str, sql: str, arg_types: str, args: list):
+    connection.ensure_connection()
+    raw = connection.connection
+    done = _prepared.setdefault(raw, set())
+    statement = _SETTINGS
+    if name not in done:
+        statement += f"PREPARE {name} ({arg_types}) AS {sql.replace('%', '%%')}; "
+    statement += f"EXECUTE {name} ({', '.join(['%s'] * len(args))})"
+    try:
+        with connection.cursor() as cur:
+            cur.execute(statement, args)
+            row = cur.fetchone()
+    except Exception:
+        # A PREPARE that ran before the failure survives it (prepared statements are not
+        # transactional); find out what exists rather than guess.
+        _prepared.pop(raw, None)
+        _resync(raw)
+        raise
+    done.add(name)
+    return row
+
+
+def _resync(raw) -> None:
+    try:
+        with raw.cursor() as cur:
+            cur.execute("SELECT name FROM pg_prepared_statements")
+            _prepared[raw] = {n for (n,) in cur.fetchall()}
+    except Exception:  # noqa: BLE001 - an aborted transaction: learn it next time
+        pass
+
+
+@dataclass(frozen=True)
+class LayerQuery:
+    """One layer of a tile and what applies to it."""
+
+    id: int
+    slug: str
+    buffer: int = BUFFER
+    keep: list[str] | None = None
+    filter: str | None = None
+    vars: dict | None = None
+    limit: int | None = None
+
+
+def layer_tile(layers: list[LayerQuery], tile: TileCoord) -> bytes:
+    """MVT bytes for the layers, in order; b"" when no feature touches the tile."""
+    if not layers:
+        return b""
+    limited = any(la.limit for la in layers)
+    spec = json.dumps([
+        {"ord": i, "id": la.id, "slug": la.slug, "buffer": la.buffer, "keep": la.keep,
+         "filter": la.filter, "vars": la.vars, "lim": la.limit or None}
+        for i, la in enumerate(layers)])
+    name, sql = (("tiles_layer_limited_v1", LAYER_TILE_LIMITED_SQL) if limited
+                 else ("tiles_layer_v1", LAYER_TILE_SQL))
+    row = _run_prepared(name, sql, _ARG_TYPES, [tile.z, tile.x, tile.y, spec])
+    return bytes(row[0]) if row and row[0] is not None else b""
+
+
+# The indicator tile keeps Django's %(name)s parameters; it shares the envelopes with the layers.
+_ENVELOPES = """
+    SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
+           ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), 4326)
+             AS search
 """
 
 
@@ -55,12 +174,6 @@ def _fetch_bytes(sql: str, params: dict) -> bytes:
         cur.execute(sql, params)
         row = cur.fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
-
-
-def layer_tile(layers: list[tuple[int, str]], tile: TileCoord) -> bytes:
-    """MVT bytes for (layer id, slug) pairs; b"" when no feature touches the tile."""
-    return _fetch_bytes(_LAYER_TILE, _params(
-        tile, ids=[i for i, _ in layers], slugs=[s for _, s in layers]))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from django.core.cache import cache
 from layers.models import Layer
 from tiles import queries
 from tiles.caching import tile_key
+from tiles.options import NO_OPTIONS, Options
 from tiles.params import MAX_ZOOM
 
 WORLD = queries.Bounds(-180.0, -85.0511287798066, 180.0, 85.0511287798066)
@@ -35,26 +36,37 @@ def fit_zoom(b: queries.Bounds) -> int:
     return max(0, min(MAX_ZOOM, math.floor(math.log2(360 / span))))
 
 
-def document(layers: list[Layer], tiles_url: str) -> dict:
+def document(layers: list[Layer], tiles_url: str, options: Options = NO_OPTIONS) -> dict:
+    """TileJSON for the layers. Each layer is in the tiles between its own min and max zoom;
+    the document's range spans them all."""
     b = bounds(layers) or WORLD
     attributions = list(dict.fromkeys(la.attribution for la in layers if la.attribution))
+    minzoom = min(la.tile_minzoom for la in layers)
+    maxzoom = max(la.tile_maxzoom for la in layers)
+
+    def fields(layer: Layer) -> dict:
+        kept = None if options.keep is None else set(options.keep)
+        return {f["name"]: f.get("type", "string") for f in layer.fields
+                if kept is None or f["name"] in kept}
+
     return {
         "tilejson": "3.0.0",
         "name": " + ".join(la.title_pl or la.slug for la in layers),
         "description": "\n\n".join(la.description_pl for la in layers if la.description_pl),
         "attribution": "; ".join(attributions),
         "tiles": [tiles_url],
-        "minzoom": 0,
-        "maxzoom": MAX_ZOOM,
+        "minzoom": minzoom,
+        "maxzoom": maxzoom,
         "bounds": [b.west, b.south, b.east, b.north],
-        "center": [(b.west + b.east) / 2, (b.south + b.north) / 2, fit_zoom(b)],
+        "center": [(b.west + b.east) / 2, (b.south + b.north) / 2,
+                   max(minzoom, min(maxzoom, fit_zoom(b)))],
         "vector_layers": [
             {
                 "id": la.slug,
                 "description": la.title_pl,
-                "minzoom": 0,
-                "maxzoom": MAX_ZOOM,
-                "fields": {f["name"]: f.get("type", "string") for f in la.fields},
+                "minzoom": la.tile_minzoom,
+                "maxzoom": la.tile_maxzoom,
+                "fields": fields(la),
             }
             for la in layers
         ],

@@ -9,9 +9,11 @@ from django.views.decorators.http import require_safe
 
 from indicators.classify import legend
 from indicators.queries import NotFound, resolve
-from tiles import queries, tilejson
+from layers.models import Layer
+from tiles import build, queries, tilejson
 from tiles.access import TILE_FIELDS, visible_layers
 from tiles.caching import add_cache_headers, tile_key, tile_response
+from tiles.options import NO_OPTIONS, Options, parse_options
 from tiles.params import TileRequestError, parse_layer_list, parse_tile
 
 
@@ -31,28 +33,36 @@ def json_errors(view):
     return wrapper
 
 
+def _options(request, layers: list[Layer]) -> Options:
+    if "properties" not in request.GET and "filter" not in request.GET:
+        return NO_OPTIONS
+    return parse_options(request.GET, layers)
+
+
 @require_safe
 @json_errors
 def layer_tile(request, layers, z, x, y):
     tile = parse_tile(z, x, y)
-    found, restricted = visible_layers(request, parse_layer_list(layers), TILE_FIELDS)
-    # id as well as slug: a layer deleted and re-created under the same slug restarts at
-    # version 1 and must not meet the old layer's tiles.
-    key = tile_key("layer", *(f"{la.slug}#{la.id}@{la.version}" for la in found), tile)
-    return tile_response(
-        request, key, lambda: queries.layer_tile([(la.id, la.slug) for la in found], tile),
-        public=not restricted)
+    wants_options = "properties" in request.GET or "filter" in request.GET
+    fields = TILE_FIELDS + ("schema",) if wants_options else TILE_FIELDS
+    found, restricted = visible_layers(request, parse_layer_list(layers), fields)
+    options = _options(request, found)
+    return tile_response(request, build.key(found, options, tile),
+                         build.builder(found, options, tile), public=not restricted)
 
 
 @require_safe
 @json_errors
 def layer_tilejson(request, layers):
     found, restricted = visible_layers(request, parse_layer_list(layers))
+    options = _options(request, found)
     slugs = ",".join(la.slug for la in found)
     # reverse() would percent-encode the {z}/{x}/{y} placeholders, so they are put in after.
     path = reverse("tiles:tile", kwargs={"layers": slugs, "z": "0", "x": "0", "y": "0"})
     template = request.build_absolute_uri(path.removesuffix("0/0/0.pbf")) + "{z}/{x}/{y}.pbf"
-    response = JsonResponse(tilejson.document(found, template),
+    if options is not NO_OPTIONS:
+        template += "?" + options.query_string()
+    response = JsonResponse(tilejson.document(found, template, options),
                             json_dumps_params={"ensure_ascii": False})
     add_cache_headers(response, public=not restricted)
     return response
