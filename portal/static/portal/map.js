@@ -1,138 +1,442 @@
-/* Resident map: indicator choropleth over areas from /tiles/indicators/, legend from the API.
-   State (indicator, areas, period, position) lives in the URL so a view can be shared. */
+/* Resident map: indicator choropleth over areas (/tiles/indicators/), legend from the API,
+   overlay layers (/tiles/<a>,<b>/), a side panel for the clicked area or feature and a table
+   equivalent of the choropleth. State (indicator, areas, period, open area, overlays, position)
+   lives in the address so a view can be shared; the server has already checked it. */
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("map-config").textContent);
   var S = cfg.strings;
+  var LANG = document.documentElement.lang || "pl";
   // Leaflet >= 1.8 dropped DomEvent.fakeStop, which VectorGrid 1.3.0 still calls on click.
   if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function (e) { e._stopped = true; }; }
 
-  var params = new URLSearchParams(window.location.search);
-  var sel = {
-    indicator: document.getElementById("indicator"),
-    areas: document.getElementById("areas"),
-    period: document.getElementById("period")
-  };
-  var byCode = {};
+  var $ = function (id) { return document.getElementById(id); };
+  var sel = { indicator: $("indicator"), areas: $("areas"), period: $("period") };
+  var byCode = {}, areasBySlug = {}, areaById = {}, overlayBySlug = {};
   cfg.indicators.forEach(function (ind) {
     byCode[ind.code] = ind;
     sel.indicator.add(new Option(ind.name, ind.code));
   });
+  cfg.areas.forEach(function (a) {
+    areasBySlug[a.slug] = a;
+    a.items.forEach(function (it) { areaById[it[0]] = { id: it[0], slug: it[1], name: it[2] }; });
+  });
+  cfg.overlays.forEach(function (o) { overlayBySlug[o.slug] = o; });
 
+  var state = cfg.state;
   var map = L.map("map", { zoomControl: true }).setView(cfg.center, cfg.zoom);
+  map.createPane("choropleth").style.zIndex = 350;
+  map.createPane("highlight").style.zIndex = 420;
+  map.createPane("features").style.zIndex = 450;
   if (cfg.basemap.url) {
     L.tileLayer(cfg.basemap.url, { attribution: cfg.basemap.attribution, maxZoom: 19 }).addTo(map);
   }
   var view = (window.location.hash || "").replace("#", "").split("/").map(Number);
   if (view.length === 3 && view.every(isFinite)) { map.setView([view[1], view[2]], view[0]); }
 
-  var choropleth = null;
-  var legend = null;
+  var choropleth = null, legend = null, overlayGrid = null, highlight = null;
+  var areaData = null;      // JSON of the open area (/districts/<slug>.json)
+  var featureClickAt = 0;   // a feature click also reaches the map; the area lookup skips it
+  var lastFocus = null;
 
   function fmt(value, decimals) {
     if (value === null || value === undefined) { return S.noData; }
-    return Number(value).toLocaleString(document.documentElement.lang,
+    return Number(value).toLocaleString(LANG,
       { maximumFractionDigits: decimals, minimumFractionDigits: 0 });
   }
+  function withUnit(value, ind) {
+    return fmt(value, ind.decimals) + (value !== null && value !== undefined && ind.unit ?
+      " " + ind.unit : "");
+  }
+  function tpl(s, values) {
+    return s.replace(/%\((\w+)\)s/g, function (_, k) { return values[k]; });
+  }
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) { e.textContent = text; }
+    return e;
+  }
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+      if (!r.ok) { throw new Error(r.status); }
+      return r.json();
+    });
+  }
+  function url(template, extra) {
+    var v = Object.assign({ code: sel.indicator.value, areas: sel.areas.value,
+      period: sel.period.value }, extra || {});
+    return template.replace(/\{(\w+)\}/g, function (m, k) {
+      return v[k] === undefined ? m : encodeURIComponent(v[k]);
+    });
+  }
 
+  // ---- pickers -------------------------------------------------------------------------
   function fill(select, values, labels, wanted) {
     select.innerHTML = "";
     values.forEach(function (v, i) { select.add(new Option(labels ? labels[i] : v, v)); });
     select.value = values.indexOf(wanted) >= 0 ? wanted : values[values.length - 1];
   }
-
   function syncChoices(wantAreas, wantPeriod) {
     var ind = byCode[sel.indicator.value];
-    var areas = cfg.areas.filter(function (a) { return ind.areas.indexOf(a.slug) >= 0; });
+    var areas = ind.areas.map(function (s) { return areasBySlug[s]; });
     fill(sel.areas, areas.map(function (a) { return a.slug; }),
-      areas.map(function (a) { return a.title + " (" + a.count + ")"; }), wantAreas || areas[0].slug);
-    if (!wantAreas || areas.every(function (a) { return a.slug !== wantAreas; })) {
-      sel.areas.value = areas[0].slug;
-    }
+      areas.map(function (a) { return a.title + " (" + a.count + ")"; }),
+      ind.areas.indexOf(wantAreas) >= 0 ? wantAreas : areas[0].slug);
     fill(sel.period, ind.periods, null, wantPeriod);
+    $("indicator-description").textContent = ind.description || "";
   }
 
-  function url(template) {
-    return template.replace("{code}", encodeURIComponent(sel.indicator.value))
-      .replace("{areas}", encodeURIComponent(sel.areas.value))
-      .replace("{period}", encodeURIComponent(sel.period.value));
-  }
-
+  // ---- legend and choropleth -----------------------------------------------------------
   function renderLegend(data, ind) {
-    document.getElementById("legend-title").textContent =
-      ind.name + (ind.unit ? " [" + ind.unit + "]" : "") + ", " + data.period;
-    var list = document.getElementById("legend-items");
+    $("legend-title").textContent = ind.name + (ind.unit ? " [" + ind.unit + "]" : "") +
+      ", " + data.period;
+    var list = $("legend-items");
     list.innerHTML = "";
     data.classes.forEach(function (c) {
-      var li = document.createElement("li");
-      li.innerHTML = '<span class="swatch"></span><span class="range"></span>';
-      li.firstChild.style.background = c.colour;
-      li.lastChild.textContent = c.from === c.to ? fmt(c.to, ind.decimals)
-        : fmt(c.from, ind.decimals) + " – " + fmt(c.to, ind.decimals);
+      var li = el("li");
+      var sw = el("span", { "class": "swatch", "aria-hidden": "true" });
+      sw.style.background = c.colour;
+      li.appendChild(sw);
+      li.appendChild(el("span", { "class": "range" }, c.from === c.to ? fmt(c.to, ind.decimals)
+        : fmt(c.from, ind.decimals) + " – " + fmt(c.to, ind.decimals)));
       list.appendChild(li);
     });
-    var nd = document.createElement("li");
-    nd.innerHTML = '<span class="swatch nodata"></span><span class="range"></span>';
-    nd.firstChild.style.background = data.no_data_colour;
-    nd.lastChild.textContent = S.noData;
+    var nd = el("li", { "class": "nodata" });
+    var sw = el("span", { "class": "swatch nodata", "aria-hidden": "true" });
+    sw.style.background = data.no_data_colour;
+    nd.appendChild(sw);
+    nd.appendChild(el("span", { "class": "range" }, S.noData));
     list.appendChild(nd);
-    document.getElementById("source").textContent = S.source + ": " + ind.source;
+    $("source").textContent = S.source + ": " + ind.source;
   }
 
   function style(props) {
     var c = props["class"];
-    var colour = (c === undefined || c === null) ? legend.no_data_colour : legend.classes[c].colour;
-    return { fill: true, fillColor: colour, fillOpacity: cfg.fillOpacity, color: "#444", weight: 1 };
+    var colour = (c === undefined || c === null || !legend.classes[c]) ? legend.no_data_colour
+      : legend.classes[c].colour;
+    return { fill: true, fillColor: colour, fillOpacity: cfg.fillOpacity, color: "#444",
+      weight: 1 };
   }
 
-  function areaCount() {
-    return cfg.areas.filter(function (a) { return a.slug === sel.areas.value; })[0].count;
-  }
-
-  function popup(e) {
-    var p = e.layer.properties, ind = byCode[sel.indicator.value];
-    var html = "<strong></strong><br><span class=v></span><br><small class=r></small>";
-    var div = document.createElement("div");
-    div.innerHTML = html;
-    div.querySelector("strong").textContent = p.name;
-    div.querySelector(".v").textContent = ind.name + ": " + fmt(p.value, ind.decimals) +
-      (p.value !== null && p.value !== undefined && ind.unit ? " " + ind.unit : "");
-    div.querySelector(".r").textContent = (p.rank ? S.rank + " " + p.rank + " " + S.of + " " +
-      areaCount() + " · " : "") + S.period + " " + p.period + " · " + S.source + ": " + p.source;
-    L.popup().setLatLng(e.latlng).setContent(div).openOn(map);
-  }
-
+  var drawing = 0;
   function draw() {
-    var ind = byCode[sel.indicator.value];
-    fetch(url(cfg.legendUrl)).then(function (r) { return r.json(); }).then(function (data) {
+    var ind = byCode[sel.indicator.value], ticket = ++drawing;
+    document.body.dataset.ready = "";
+    return getJSON(url(cfg.urls.legend)).then(function (data) {
+      if (ticket !== drawing) { return; }
       legend = data;
       renderLegend(data, ind);
       if (choropleth) { map.removeLayer(choropleth); }
-      choropleth = L.vectorGrid.protobuf(url(cfg.tileUrl), {
+      choropleth = L.vectorGrid.protobuf(url(cfg.urls.tiles), {
+        pane: "choropleth",
         rendererFactory: L.canvas.tile,
         vectorTileLayerStyles: { indicator: style },
+        interactive: false,
+        maxNativeZoom: 16
+      }).addTo(map);
+      saveState();
+      if (areaData) { renderArea(); }
+      if (!$("table-view").hidden) { loadTable(); }
+      document.body.dataset.ready = ind.code;
+      if (window.performance && performance.mark) { performance.mark("portal-ready"); }
+    }).catch(function () { $("legend-title").textContent = S.error; });
+  }
+
+  // ---- overlays ------------------------------------------------------------------------
+  // VectorGrid's click does not say which MVT layer a feature came from, but the style
+  // function sees each feature's properties object first: remember its layer there.
+  var layerOf = new WeakMap();
+  function overlayStyle(o) {
+    return function (props) {
+      layerOf.set(props, o.slug);
+      if (/Point/.test(o.geometry)) {
+        return { radius: 5, fill: true, fillColor: o.colour, fillOpacity: 1, color: "#1a1a1a",
+          weight: 1 };
+      }
+      return { fill: /Polygon/.test(o.geometry), fillColor: o.colour, fillOpacity: 0.3,
+        color: o.colour, weight: 2 };
+    };
+  }
+  function checkedOverlays() {
+    return Array.prototype.map.call(
+      document.querySelectorAll("#overlays input:checked"), function (i) { return i.value; });
+  }
+  function updateOverlays() {
+    var slugs = checkedOverlays();
+    if (overlayGrid) { map.removeLayer(overlayGrid); overlayGrid = null; }
+    if (slugs.length) {
+      var styles = {};
+      slugs.forEach(function (s) { styles[s] = overlayStyle(overlayBySlug[s]); });
+      // One grid for all overlays: one canvas per tile, so every feature can be clicked.
+      overlayGrid = L.vectorGrid.protobuf(url(cfg.urls.overlayTiles, { layers: slugs.join(",") }), {
+        pane: "features",
+        rendererFactory: L.canvas.tile,
+        vectorTileLayerStyles: styles,
         interactive: true,
         maxNativeZoom: 16,
-        getFeatureId: function (f) { return f.properties.id; }
-      }).on("click", popup).addTo(map);
-      saveState();
-    });
+        attribution: slugs.map(function (s) { return overlayBySlug[s].attribution; })
+          .filter(Boolean).join(" · ")
+      }).on("click", function (e) {
+        featureClickAt = Date.now();
+        showFeature(e.layer.properties, layerOf.get(e.layer.properties));
+      }).addTo(map);
+    }
+    saveState();
   }
 
+  function showFeature(props, layerName) {
+    var o = overlayBySlug[layerName];
+    var name = o && o.nameField && props[o.nameField];
+    var body = el("div");
+    body.appendChild(el("p", { "class": "muted" }, S.layer + ": " + (o ? o.title : "")));
+    var dl = el("dl", { "class": "attributes" });
+    Object.keys(props).forEach(function (k) {
+      var v = props[k];
+      if (v === null || v === undefined || v === "" || k === "id") { return; }
+      dl.appendChild(el("dt", {}, k));
+      var dd = el("dd");
+      if (typeof v === "string" && (/^\/[^/]/.test(v) || /^https?:\/\//.test(v))) {
+        dd.appendChild(el("a", { href: v }, v));
+      } else {
+        dd.textContent = typeof v === "number" ? v.toLocaleString(LANG) : String(v);
+      }
+      dl.appendChild(dd);
+    });
+    body.appendChild(el("h3", {}, S.attributes));
+    body.appendChild(dl);
+    if (o && o.attribution) { body.appendChild(el("p", { "class": "note" }, o.attribution)); }
+    openDetail(name ? String(name) : (o ? o.title : ""), body, "feature");
+  }
+
+  // ---- area panel ----------------------------------------------------------------------
+  function openDetail(title, body, kind) {
+    var d = $("detail");
+    if (d.hidden) { lastFocus = document.activeElement; }
+    $("detail-title").textContent = title;
+    var holder = $("detail-body");
+    holder.innerHTML = "";
+    holder.appendChild(body);
+    d.dataset.kind = kind;
+    d.hidden = false;
+    d.focus();
+  }
+  function closeDetail() {
+    var d = $("detail");
+    if (d.hidden) { return; }
+    d.hidden = true;
+    areaData = null;
+    state.area = "";
+    if (highlight) { map.removeLayer(highlight); highlight = null; }
+    saveState();
+    if (lastFocus && lastFocus.focus) { lastFocus.focus(); }
+  }
+  $("detail-close").addEventListener("click", closeDetail);
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && !$("detail").hidden) { closeDetail(); }
+  });
+
+  function sparkline(series, ind) {
+    var pts = series.filter(function (p) { return p.value !== null && p.value !== undefined; });
+    if (pts.length < 2) { return null; }
+    var w = 220, h = 48, pad = 6;
+    var vals = pts.map(function (p) { return p.value; });
+    var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
+    var span = hi - lo || 1;
+    var xy = pts.map(function (p, i) {
+      return [pad + i * (w - 2 * pad) / (pts.length - 1),
+        h - pad - (p.value - lo) * (h - 2 * pad) / span];
+    });
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+    svg.setAttribute("class", "sparkline");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", S.trend + ": " + pts.map(function (p) {
+      return p.period + " " + withUnit(p.value, ind);
+    }).join(", "));
+    var line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", xy.map(function (p) { return p.join(","); }).join(" "));
+    svg.appendChild(line);
+    xy.forEach(function (p) {
+      var c = document.createElementNS(ns, "circle");
+      c.setAttribute("cx", p[0]); c.setAttribute("cy", p[1]); c.setAttribute("r", 3);
+      svg.appendChild(c);
+    });
+    return svg;
+  }
+
+  function renderArea() {
+    var ind = byCode[sel.indicator.value];
+    var row = areaData.indicators.filter(function (r) { return r.code === ind.code; })[0];
+    var body = el("div");
+    if (areaData.detail) { body.appendChild(el("p", { "class": "muted" }, areaData.detail)); }
+    body.appendChild(el("p", { "class": "muted" }, areaData.layer_title));
+    var p = row && row.periods.filter(function (x) { return x.period === sel.period.value; })[0];
+    body.appendChild(el("h3", {}, ind.name));
+    var dl = el("dl", { "class": "figures" });
+    function add(label, value, cls) {
+      dl.appendChild(el("dt", {}, label));
+      dl.appendChild(el("dd", cls ? { "class": cls } : {}, value));
+    }
+    var value = p ? p.value : null;
+    add(S.value + " (" + sel.period.value + ")", withUnit(value, ind),
+      value === null || value === undefined ? "value nodata" : "value");
+    if (p && p.rank) {
+      add(S.rank, tpl(S.rankOf, { rank: p.rank, n: p.of }) + " · " +
+        (ind.polarity === "lower" ? S.rankLow : S.rankHigh), "rank");
+    }
+    if (p && p.city !== null && p.city !== undefined) { add(S.city, withUnit(p.city, ind)); }
+    if (p && p.status && p.status !== "ok" && p.status !== "missing") {
+      add(S.status, p.status_label || p.status);
+    }
+    if (p && p.note) { add(S.note, p.note); }
+    body.appendChild(dl);
+    if (p && p.discrepancies && p.discrepancies.length) {
+      var box = el("div", { "class": "discrepancy", role: "note" });
+      box.appendChild(el("strong", {}, S.discrepancy));
+      p.discrepancies.forEach(function (d) {
+        if (d.values) {
+          box.appendChild(el("p", {}, Object.keys(d.values).map(function (src) {
+            return src + ": " + withUnit(d.values[src], ind);
+          }).join("; ")));
+        }
+        box.appendChild(el("p", {}, S.explanation + ": " + (d.explanation || S.noExplanation)));
+      });
+      body.appendChild(box);
+    }
+    if (row && row.periods.length > 1) {
+      body.appendChild(el("h3", {}, S.trend));
+      var svg = sparkline(row.periods, ind);
+      if (svg) { body.appendChild(svg); }
+      var ul = el("ul", { "class": "trend" });
+      row.periods.forEach(function (x) {
+        ul.appendChild(el("li", {}, x.period + ": " + withUnit(x.value, ind)));
+      });
+      body.appendChild(ul);
+    }
+    body.appendChild(el("p", { "class": "note" }, S.source + ": " +
+      (p && p.source ? p.source : ind.source)));
+    var links = el("p", { "class": "links" });
+    links.appendChild(el("a", { href: url(cfg.urls.profile, { slug: areaData.slug }),
+      "class": "profile" }, S.profile));
+    links.appendChild(document.createTextNode(" · "));
+    links.appendChild(el("a", { href: url(cfg.urls.compare, { slugs: areaData.slug }) },
+      S.compare));
+    body.appendChild(links);
+    openDetail(areaData.name, body, "area");
+  }
+
+  function openArea(slug) {
+    var d = $("detail");
+    d.setAttribute("aria-busy", "true");
+    return getJSON(url(cfg.urls.area, { slug: slug })).then(function (data) {
+      areaData = data;
+      state.area = slug;
+      if (highlight) { map.removeLayer(highlight); }
+      highlight = L.geoJSON(data.outline, { pane: "highlight", interactive: false,
+        style: { color: "#000", weight: 3, fill: false, dashArray: "6 3" } }).addTo(map);
+      renderArea();
+      saveState();
+    }).catch(function () {
+      openDetail(S.area, el("p", {}, S.error), "error");
+    }).then(function () { d.removeAttribute("aria-busy"); });
+  }
+
+  map.on("click", function (e) {
+    if (Date.now() - featureClickAt < 300) { return; }
+    getJSON(url(cfg.urls.at, { lat: e.latlng.lat.toFixed(6), lon: e.latlng.lng.toFixed(6) }))
+      .then(function (a) { openArea(a.slug); })
+      .catch(function () { closeDetail(); });
+  });
+
+  // ---- table equivalent ----------------------------------------------------------------
+  function loadTable() {
+    var ind = byCode[sel.indicator.value];
+    var view = $("table-view");
+    view.setAttribute("aria-busy", "true");
+    return getJSON(url(cfg.urls.table)).then(function (data) {
+      view.innerHTML = "";
+      var table = el("table", { "class": "data" });
+      table.appendChild(el("caption", { id: "table-caption" }, tpl(S.tableCaption, {
+        indicator: ind.name + (ind.unit ? " [" + ind.unit + "]" : ""),
+        areas: data.areas_title, period: data.period })));
+      var head = el("tr");
+      [S.rank, S.area, S.value, S.open].forEach(function (h, i) {
+        head.appendChild(el("th", { scope: "col", "class": i === 2 ? "num" : "" }, h));
+      });
+      var thead = el("thead"); thead.appendChild(head); table.appendChild(thead);
+      var tbody = el("tbody");
+      data.rows.forEach(function (r) {
+        var tr = el("tr");
+        tr.appendChild(el("td", { "class": "num" }, r.rank ? String(r.rank) : "–"));
+        var th = el("th", { scope: "row" }, r.name);
+        if (r.detail) { th.appendChild(el("span", { "class": "muted block" }, r.detail)); }
+        tr.appendChild(th);
+        tr.appendChild(el("td", { "class": r.value === null ? "num nodata" : "num" },
+          withUnit(r.value, ind)));
+        var td = el("td");
+        var b = el("button", { type: "button", "class": "link", "data-slug": r.slug }, S.open);
+        b.setAttribute("aria-label", S.open + ": " + r.name);
+        td.appendChild(b);
+        tr.appendChild(td);
+        tbody.appendChild(tr);
+      });
+      table.appendChild(tbody);
+      view.appendChild(table);
+      view.removeAttribute("aria-busy");
+    }).catch(function () { view.textContent = S.error; });
+  }
+  $("table-view").addEventListener("click", function (e) {
+    var slug = e.target && e.target.getAttribute && e.target.getAttribute("data-slug");
+    if (slug) { openArea(slug); }
+  });
+  $("table-toggle").addEventListener("click", function () {
+    var view = $("table-view"), btn = $("table-toggle");
+    var show = view.hidden;
+    view.hidden = !show;
+    btn.setAttribute("aria-expanded", String(show));
+    btn.textContent = show ? S.showMap : S.showTable;
+    if (show) { loadTable().then(function () { view.focus(); }); } else { map.invalidateSize(); }
+  });
+
+  // ---- address -------------------------------------------------------------------------
   function saveState() {
     var c = map.getCenter();
-    var q = "?indicator=" + encodeURIComponent(sel.indicator.value) + "&areas=" +
-      encodeURIComponent(sel.areas.value) + "&period=" + encodeURIComponent(sel.period.value);
-    history.replaceState(null, "", q + "#" + map.getZoom() + "/" + c.lat.toFixed(5) + "/" +
-      c.lng.toFixed(5));
+    var q = new URLSearchParams();
+    q.set("indicator", sel.indicator.value);
+    q.set("areas", sel.areas.value);
+    q.set("period", sel.period.value);
+    if (state.area) { q.set("area", state.area); }
+    var layers = checkedOverlays();
+    if (layers.length) { q.set("layers", layers.join(",")); }
+    var address = "?" + q.toString() + "#" + map.getZoom() + "/" + c.lat.toFixed(5) + "/" +
+      c.lng.toFixed(5);
+    history.replaceState(null, "", address);
+    // The language switch returns to this very view.
+    var next = document.querySelector("form.lang input[name=next]");
+    if (next) { next.value = window.location.pathname + address; }
   }
 
-  var first = params.get("indicator");
-  sel.indicator.value = byCode[first] ? first : cfg.indicators[0].code;
-  syncChoices(params.get("areas"), params.get("period"));
-  sel.indicator.addEventListener("change", function () { syncChoices(sel.areas.value); draw(); });
-  sel.areas.addEventListener("change", draw);
+  sel.indicator.value = state.indicator;
+  syncChoices(state.areas, state.period);
+  sel.indicator.addEventListener("change", function () {
+    syncChoices(sel.areas.value);
+    draw();
+  });
+  sel.areas.addEventListener("change", function () {
+    if (areaData && areaData.layer !== sel.areas.value) { closeDetail(); }
+    draw();
+  });
   sel.period.addEventListener("change", draw);
+  (state.layers || []).forEach(function (s) {
+    var box = document.querySelector('#overlays input[value="' + s + '"]');
+    if (box) { box.checked = true; }
+  });
+  Array.prototype.forEach.call(document.querySelectorAll("#overlays input"), function (box) {
+    box.addEventListener("change", updateOverlays);
+  });
   map.on("moveend", saveState);
-  draw();
+  if (state.layers && state.layers.length) { updateOverlays(); }
+  draw().then(function () { if (state.area) { openArea(state.area); } });
 }());

@@ -1,0 +1,227 @@
+"""Read-side data for the resident pages: indicator values per area with ranks, trends, city
+values and sources. Views turn these into pages; nothing here knows about HTTP.
+
+Ranks follow the indicator tiles (tiles.queries): rank 1 is the best area by the indicator's
+polarity (the highest value, or the lowest for "lower is better"), ties share a rank
+(1, 2, 2, 4), areas without a value have no rank. When an area has values from several sources
+the indicator's own source wins, then the first by name: one value per area, as on the map.
+"""
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.utils.translation import get_language
+
+from indicators import models as indicator_models
+from indicators import queries as iq
+from indicators.methods import input_layers
+from indicators.models import Indicator, IndicatorValue
+from layers.models import Layer
+from portal import areas as area_lib
+from portal import text
+
+
+def lang() -> str:
+    return (get_language() or "pl")[:2]
+
+
+def localized(obj, field_name: str) -> str:
+    return (getattr(obj, f"{field_name}_{lang()}", "") or getattr(obj, f"{field_name}_pl", "")
+            or "")
+
+
+@dataclass
+class Cell:
+    """One area's figure for one indicator and period."""
+
+    value: float | None
+    source: str = ""
+    status: str = IndicatorValue.Status.MISSING
+    rank: int | None = None
+    ranked: int = 0  # how many areas of the layer have a value (the "of N")
+    city: float | None = None
+    median: float | None = None  # of the layer's areas that have a value
+    discrepancies: list = field(default_factory=list)
+    note: str = ""  # why a value is missing, where the indicators app says
+
+
+def _direction(indicator: Indicator) -> int:
+    return -1 if indicator.polarity == Indicator.Polarity.LOWER_IS_BETTER else 1
+
+
+def _pick(rows: list[dict], preferred: str) -> dict:
+    return sorted(rows, key=lambda r: (r["source"] != preferred, r["source"]))[0]
+
+
+def _rank(values: dict[int, float | None], direction: int) -> dict[int, int]:
+    scored = sorted((v * direction for v in values.values() if v is not None), reverse=True)
+    ranks = {}
+    for area_id, v in values.items():
+        if v is not None:
+            # Competition ranking: one more than the number of strictly better areas.
+            ranks[area_id] = 1 + sum(1 for s in scored if s > v * direction)
+    return ranks
+
+
+def layer_table(layer: Layer, indicators: list[Indicator] | None = None
+                ) -> dict[tuple[int, str], dict[int, Cell]]:
+    """{(indicator id, period): {area id: Cell}} for every indicator computed for the layer,
+    ranks filled in, in one query."""
+    indicators = indicators if indicators is not None else indicators_for(layer)
+    by_id = {i.id: i for i in indicators}
+    raw: dict[tuple[int, str, int], list[dict]] = defaultdict(list)
+    columns = ["indicator_id", "period", "area_id", "value", "source", "status"]
+    if _has_field(IndicatorValue, "note"):
+        columns.append("note")
+    for row in (IndicatorValue.objects
+                .filter(indicator_id__in=list(by_id), area__layer=layer).values(*columns)):
+        raw[(row["indicator_id"], row["period"], row["area_id"])].append(row)
+    table: dict[tuple[int, str], dict[int, Cell]] = defaultdict(dict)
+    for (ind_id, period, area_id), rows in raw.items():
+        r = _pick(rows, by_id[ind_id].source)
+        table[(ind_id, period)][area_id] = Cell(r["value"], r["source"], r["status"],
+                                                note=r.get("note") or "")
+    city = city_values(indicators)
+    for (ind_id, period), cells in table.items():
+        ranks = _rank({a: c.value for a, c in cells.items()}, _direction(by_id[ind_id]))
+        counted = len(ranks)
+        present = [c.value for c in cells.values() if c.value is not None]
+        middle = statistics.median(present) if present else None
+        for area_id, cell in cells.items():
+            cell.rank, cell.ranked = ranks.get(area_id), counted
+            cell.city = city.get((ind_id, period))
+            cell.median = middle
+    _attach_discrepancies(table, layer)
+    return table
+
+
+def indicators_for(layer: Layer) -> list[Indicator]:
+    return list(iq.public_indicators().filter(area_layers=layer))
+
+
+def city_values(indicators: list[Indicator]) -> dict[tuple[int, str], float | None]:
+    """City-wide values: an indicator's values for the city boundary (a layer with role
+    "boundary") where the indicators app computes them; none otherwise."""
+    found: dict[tuple[int, str], list[dict]] = defaultdict(list)
+    for row in (IndicatorValue.objects
+                .filter(indicator__in=indicators, area__layer__in=Layer.objects.filter(
+                    role=Layer.Role.BOUNDARY, visibility=Layer.Visibility.PUBLIC))
+                .values("indicator_id", "period", "value", "source")):
+        found[(row["indicator_id"], row["period"])].append(row)
+    sources = {i.id: i.source for i in indicators}
+    return {key: _pick(rows, sources[key[0]])["value"] for key, rows in found.items()}
+
+
+def _has_field(model, name: str) -> bool:
+    return any(f.name == name for f in model._meta.get_fields())
+
+
+def _attach_discrepancies(table, layer: Layer) -> None:
+    """Sources that disagree beyond the indicator's tolerance, as the indicators app records
+    them (open ones without an explanation yet, reviewed ones with it); resolved ones no
+    longer matter to a resident."""
+    model = getattr(indicator_models, "Discrepancy", None)
+    if model is None:
+        return
+    keys = {ind_id for ind_id, _ in table}
+    rows = (model.objects.filter(indicator_id__in=keys, area__layer=layer)
+            .exclude(status="resolved")
+            .values("indicator_id", "area_id", "period", "values", "status", "explanation"))
+    for row in rows:
+        cell = table.get((row["indicator_id"], row["period"]), {}).get(row["area_id"])
+        if cell is not None:
+            cell.discrepancies.append(row)
+
+
+def sources_of(indicator: Indicator, areas: Layer) -> list[dict]:
+    """The layers an indicator is computed from (and the areas layer), with their licence and
+    attribution: what a resident must cite when reusing the figure."""
+    slugs = [*input_layers(indicator.method or {}), areas.slug]
+    layers = {la.slug: la for la in Layer.objects.filter(
+        slug__in=slugs, visibility=Layer.Visibility.PUBLIC)}
+    seen, result = set(), []
+    for slug in slugs:
+        la = layers.get(slug)
+        if la is None or slug in seen:
+            continue
+        seen.add(slug)
+        result.append({"slug": slug, "title": localized(la, "title"), "licence": la.licence,
+                       "attribution": la.attribution})
+    return result
+
+
+def indicator_info(indicator: Indicator) -> dict:
+    return {"code": indicator.code, "name": localized(indicator, "name"),
+            "description": localized(indicator, "description"),
+            "unit": text.unit(indicator.unit), "decimals": indicator.decimals,
+            "polarity": indicator.polarity, "theme": text.theme(indicator.theme),
+            "source": indicator.source, "methodology": indicator.methodology,
+            "licence": getattr(indicator, "licence", "") or ""}
+
+
+def _cell_json(cell: Cell | None) -> dict:
+    if cell is None:
+        return {"value": None, "rank": None, "of": 0, "status": "missing",
+                "status_label": text.status("missing"), "source": "", "city": None,
+                "median": None, "note": "", "discrepancies": []}
+    return {"value": cell.value, "rank": cell.rank, "of": cell.ranked,
+            "status": cell.status, "status_label": text.status(cell.status),
+            "source": cell.source, "city": cell.city, "median": cell.median, "note": cell.note,
+            "discrepancies": [_discrepancy_json(d) for d in cell.discrepancies]}
+
+
+def _discrepancy_json(row: dict) -> dict:
+    return {"values": row.get("values") or {}, "explanation": row.get("explanation") or "",
+            "reviewed": row.get("status") == "reviewed"}
+
+
+def area_profile(area: area_lib.Area, layer: Layer) -> list[dict]:
+    """Every indicator computed for the area's layer: per period the area's value, rank,
+    city value, status and source; newest period last."""
+    indicators = indicators_for(layer)
+    table = layer_table(layer, indicators)
+    rows = []
+    for ind in indicators:
+        periods = sorted(p for (i, p) in table if i == ind.id)
+        series = [{"period": p, **_cell_json(table[(ind.id, p)].get(area.id))} for p in periods]
+        rows.append({**indicator_info(ind), "periods": series,
+                     "latest": series[-1] if series else {"period": None, **_cell_json(None)},
+                     "sources": sources_of(ind, layer)})
+    return rows
+
+
+def ranking(indicator: Indicator, layer: Layer, period: str) -> list[dict]:
+    """Every area of the layer with its value and rank for one indicator and period, best
+    first, areas without a value last: the table equivalent of the choropleth."""
+    cells = layer_table(layer, [indicator]).get((indicator.id, period), {})
+    rows = []
+    for area in area_lib.all_areas().get(layer.slug, []):
+        rows.append({"id": area.id, "slug": area.slug, "name": area.name(lang()),
+                     "detail": area.detail, **_cell_json(cells.get(area.id))})
+    return sorted(rows, key=lambda r: (r["rank"] is None, r["rank"] or 0,
+                                       area_lib._natural(r["name"])))
+
+
+def compare(selected: list[area_lib.Area]) -> list[dict]:
+    """Indicators side by side for areas (possibly of different layers): the newest period
+    each indicator has, ranks within each area's own layer."""
+    by_layer: dict[str, list[area_lib.Area]] = defaultdict(list)
+    for a in selected:
+        by_layer[a.layer].append(a)
+    layers = {la.slug: la for la in Layer.objects.filter(slug__in=list(by_layer))}
+    tables = {slug: layer_table(layers[slug]) for slug in by_layer}
+    indicators: dict[int, Indicator] = {}
+    for slug in by_layer:
+        for ind in indicators_for(layers[slug]):
+            indicators.setdefault(ind.id, ind)
+    rows = []
+    for ind in sorted(indicators.values(), key=lambda i: (i.order, i.code)):
+        periods = sorted({p for t in tables.values() for (i, p) in t if i == ind.id})
+        if not periods:
+            continue
+        period = periods[-1]
+        cells = [_cell_json(tables[a.layer].get((ind.id, period), {}).get(a.id))
+                 for a in selected]
+        rows.append({**indicator_info(ind), "period": period, "cells": cells})
+    return rows
