@@ -1,0 +1,42 @@
+"""gunicorn settings for production (docker-compose `web`, scripts/prod-local.sh).
+
+Everything tunable comes from the environment. Prometheus needs one directory shared by the
+workers (PROMETHEUS_MULTIPROC_DIR): it is emptied when the master starts, and a dead worker's
+live gauges are dropped when it exits.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_WORKERS", "4"))
+# Threads let a worker overlap database waits; the GIL makes more than a few useless.
+threads = int(os.environ.get("WEB_THREADS", "4"))
+worker_class = "gthread"
+timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Off by default so that memory growth shows in the load test instead of being hidden by
+# recycling; set e.g. WEB_MAX_REQUESTS=5000 as a safety net if a leak ever appears.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+# The request log is written by Django (sdi.observability) as JSON with the request id.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+control_socket_disable = True
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+_metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "sdi-prometheus"))
+
+
+def on_starting(server):
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
