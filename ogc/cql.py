@@ -71,6 +71,9 @@ class _Transformer(CQLTransformer):
     def OPEN_END(self, token):
         return ".."
 
+    def SINGLE_QUOTED(self, token):
+        return token[1:-1].replace("''", "'")
+
 
 _parser = Lark.open(
     "cql2.lark", rel_to=__file__, parser="lalr", maybe_placeholders=False,
@@ -318,6 +321,8 @@ class Translator:
             return isinstance(n, ast.Attribute) or (
                 isinstance(n, ast.Function) and n.name == "lower" and n.arguments
                 and isinstance(n.arguments[0], ast.Attribute))
+        if isinstance(lhs, ast.Arithmetic) or isinstance(rhs, ast.Arithmetic):
+            raise FilterError("arithmetic (+ - * /) is not supported in filters")
         if is_prop(lhs) and is_prop(rhs):
             raise FilterError("comparing two properties with each other is not supported")
         if is_prop(lhs):
