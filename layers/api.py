@@ -13,6 +13,7 @@ import json
 import uuid
 
 from django.contrib.gis.db.models.functions import AsGeoJSON
+from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, Polygon
 from django.db import transaction
 from django.db.models import Count
@@ -178,7 +179,10 @@ class LayerDetail(APIView):
                                         context={"request": request}).data)
 
     def _update(self, request, slug, partial):
-        layer = _layer_for_write(request, slug)
+        if permissions.can_manage(request.user, "change"):
+            layer = _layer_for_read(request, slug)
+        else:
+            layer = _layer_for_write(request, slug)
         data = request.data
         registry = {"visibility", "editor_groups"} & set(data)
         if registry and not permissions.can_manage(request.user, "change"):
@@ -206,7 +210,9 @@ class LayerDetail(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, slug):
-        layer = _layer_for_write(request, slug)
+        layer = _layer_for_read(request, slug)
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
         if not permissions.can_manage(request.user, "delete"):
             raise PermissionDenied("deleting layers needs the layers.delete_layer permission")
         lifecycle.delete_layer(layer, request.user)
@@ -294,7 +300,7 @@ def _parse_geometry(value) -> GEOSGeometry:
         raise editing.EditError(["geometry: a GeoJSON geometry object is required"])
     try:
         geom = GEOSGeometry(json.dumps(value))
-    except (GEOSException, ValueError, TypeError) as exc:
+    except (GEOSException, GDALException, ValueError, TypeError) as exc:
         raise editing.EditError([f"geometry: not a valid GeoJSON geometry ({exc})"]) from None
     geom.srid = 4326
     return geom
@@ -318,6 +324,7 @@ def _parse_feature(data, *, partial: bool) -> tuple[GEOSGeometry | None, dict | 
 
 
 def _with_etag(response: Response, feature: Feature) -> Response:
+    response.content_type = "application/geo+json"
     response["ETag"] = editing.etag(feature)
     return response
 
@@ -363,7 +370,7 @@ class FeatureList(APIView):
         page = paginator.paginate_queryset(qs, request, view=self)
         response = paginator.get_paginated_response(
             {"features": [feature_json(f) for f in page]})
-        response["Content-Type"] = "application/geo+json"
+        response.content_type = "application/geo+json"
         return response
 
     @extend_schema(request=FeatureDoc, responses={201: FeatureDoc})

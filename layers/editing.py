@@ -5,6 +5,7 @@ is validated, recorded in FeatureHistory and announced (layers.signals.layer_cha
 way everywhere. Geometries arrive as GEOSGeometry in any SRID and are stored in EPSG:4326.
 """
 
+import json
 import uuid
 
 from django.contrib.gis.geos import GEOSGeometry
@@ -34,8 +35,16 @@ def etag(feature: Feature) -> str:
     return f'"{feature.pk}-{feature.version}"'
 
 
+def geojson_text(geom: GEOSGeometry) -> str:
+    """GeoJSON of a geometry with every coordinate exact (GDAL's exporter rounds to 15
+    significant digits, and a revert must give back the very same coordinates)."""
+    if geom.geom_type == "GeometryCollection":
+        return geom.json
+    return json.dumps({"type": geom.geom_type, "coordinates": geom.coords})
+
+
 def snapshot(feature: Feature) -> dict:
-    return {"geometry": feature.geom.json if feature.geom else None,
+    return {"geometry": geojson_text(feature.geom) if feature.geom else None,
             "properties": feature.properties}
 
 

@@ -9,6 +9,7 @@ Batches can be large (an import of 100,000 points), so reverting one is done in 
 statements, not one ORM round trip per feature.
 """
 
+import json
 import uuid
 
 from django.contrib.gis.geos import GEOSGeometry
@@ -25,7 +26,7 @@ CHANNEL = "revert"
 
 # The `before`/`after` JSON of a feature row, built in SQL the way editing.snapshot builds it
 # in Python (the geometry as a GeoJSON string).
-SNAPSHOT_SQL = ("jsonb_build_object('geometry', ST_AsGeoJSON({t}.geom), "
+SNAPSHOT_SQL = ("jsonb_build_object('geometry', ST_AsGeoJSON({t}.geom, 15), "
                 "'properties', {t}.properties)")
 
 
@@ -93,7 +94,9 @@ def _batch_plan(layer: Layer, batch: uuid.UUID) -> dict[int, tuple[str, dict | N
                    max(version) OVER (PARTITION BY feature_id)
             FROM {HISTORY} WHERE layer_id = %s AND batch = %s
             ORDER BY feature_id, version, id""", [layer.pk, batch])
-        return {fid: (action, before, last) for fid, action, before, last in cur.fetchall()}
+        # Django's raw cursors hand jsonb over as text.
+        return {fid: (action, json.loads(before) if isinstance(before, str) else before, last)
+                for fid, action, before, last in cur.fetchall()}
 
 
 def _conflicts(layer: Layer, plan: dict) -> list[int]:

@@ -179,9 +179,9 @@ def _rewrite(layer: Layer, rewrites: list[tuple[int, dict]], batch, user) -> Non
                 INSERT INTO {HISTORY} (layer_id, feature_id, action, version, user_id, channel,
                                        batch, before, after, at)
                 SELECT f.layer_id, f.id, 'update', f.version + 1, %s, 'schema', %s,
-                       jsonb_build_object('geometry', ST_AsGeoJSON(f.geom),
+                       jsonb_build_object('geometry', ST_AsGeoJSON(f.geom, 15),
                                           'properties', f.properties),
-                       jsonb_build_object('geometry', ST_AsGeoJSON(f.geom), 'properties', n.p),
+                       jsonb_build_object('geometry', ST_AsGeoJSON(f.geom, 15), 'properties', n.p),
                        now()
                 FROM {FEATURES} f JOIN unnest(%s::bigint[], %s::jsonb[]) AS n(id, p)
                   ON n.id = f.id
