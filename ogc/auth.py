@@ -27,8 +27,9 @@ def identify(request) -> Caller:
     if header:
         try:
             found = TokenAuthentication().authenticate(request)
-        except AuthenticationFailed as exc:
-            return Caller(AnonymousUser(), False, str(exc.detail))
+        except AuthenticationFailed:
+            # DRF's own message is translated to the site language; API messages are English.
+            return Caller(AnonymousUser(), False, "invalid token, or its user is inactive")
         if found is None:
             return Caller(AnonymousUser(), False,
                           "the Authorization header must be 'Token <key>'")
