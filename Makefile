@@ -26,6 +26,7 @@ migrate: db
 
 load: migrate
 	$(PY) manage.py load_city $(CITY)
+	$(PY) manage.py load_reports_config $(CITY)
 	$(PY) manage.py compute_indicators
 
 run: load

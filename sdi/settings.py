@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "ogc",
     "indicators",
     "portal",
+    "reports",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,8 @@ urlpatterns = [
     path("readyz", health.readyz),
     path("metrics", metrics.metrics_view),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("reports/", include("reports.urls")),
+    path("open311/v2/", include("reports.open311_urls")),
     path("", include("portal.urls")),
 ]
 

@@ -1,0 +1,33 @@
+"""Settings of the reports app, each with a default; a deployment overrides any in settings.py
+(or a test with pytest-django's `settings` fixture). Read at call time, never cached."""
+
+from django.conf import settings
+
+DEFAULTS = {
+    # The layer mirroring published reports (OGC API, tiles, downloads read it).
+    "REPORTS_LAYER": "zgloszenia",
+    # Areas layer for the district filter and the statistics.
+    "REPORTS_DISTRICTS_LAYER": "okregi-wyborcze",
+    # A report must lie inside the features of this layer (skipped when the layer is absent).
+    "REPORTS_BOUNDARY_LAYER": "granica-miasta",
+    # Photos: how many per report, bytes per file, pixels per image (checked from the header,
+    # before decoding: a decompression bomb is refused without being expanded), and the longest
+    # side of the stored, re-encoded JPEG.
+    "REPORTS_MAX_PHOTOS": 3,
+    "REPORTS_MAX_PHOTO_BYTES": 8 * 1024 * 1024,
+    "REPORTS_MAX_PHOTO_PIXELS": 40_000_000,
+    "REPORTS_PHOTO_MAX_SIDE": 1600,
+    # (attempts, seconds). `ip` counts every write attempt from one address (form, "me too",
+    # Open311); `email` counts accepted reports and "me too"s per email address.
+    "REPORTS_RATE_LIMITS": {"ip": (20, 3600), "email": (5, 3600)},
+    # WSGI environ key holding the client address. Behind a reverse proxy set it to the header
+    # the proxy overwrites (e.g. "HTTP_X_REAL_IP"); never to one a client can forge.
+    "REPORTS_CLIENT_IP_KEY": "REMOTE_ADDR",
+    # Prefix of the links in update emails, e.g. "https://sdi.kielce.eu".
+    "REPORTS_SITE_URL": "",
+    "REPORTS_FROM_EMAIL": None,  # None: settings.DEFAULT_FROM_EMAIL
+}
+
+
+def get(name: str):
+    return getattr(settings, name, DEFAULTS[name])

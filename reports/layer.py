@@ -1,0 +1,124 @@
+"""The reports layer: published reports as features of an ordinary Layer (slug `zgloszenia`).
+
+OGC API, vector tiles, REST and downloads read layers, so they read reports from here. A feature
+exists exactly while its report is public (published, not merged); its properties are built
+from a fixed list of public fields, so the reporter's email, unpublished or hidden reports never
+reach any of those channels. Writes go through layers.editing: history, version bump and the
+layer_changed signal (tile caches, indicators) work as for any other layer.
+"""
+
+from django.db import transaction
+from django.urls import reverse
+
+from layers import editing
+from layers.models import Feature, Layer
+from reports import conf, geo
+from reports.models import Report
+
+STATUSES = [s.value for s in Report.Status]
+SCHEMA = {"fields": [
+    {"name": "report_id", "type": "integer", "required": True},
+    {"name": "title", "type": "string", "required": True},
+    {"name": "description", "type": "string"},
+    {"name": "category", "type": "string", "required": True},
+    {"name": "category_name", "type": "string"},
+    {"name": "status", "type": "string", "required": True, "choices": STATUSES},
+    {"name": "reported", "type": "date", "required": True},
+    {"name": "year", "type": "string", "required": True},
+    {"name": "updated", "type": "date"},
+    {"name": "fixed", "type": "date"},
+    {"name": "days_to_fix", "type": "decimal"},
+    {"name": "supporters", "type": "integer"},
+    {"name": "photos", "type": "integer"},
+    {"name": "department", "type": "string"},
+    {"name": "district", "type": "string"},
+    {"name": "url", "type": "string"},
+]}
+
+DEFAULT_METADATA = {
+    "title_pl": "Zgłoszenia mieszkańców",
+    "title_en": "Citizen reports",
+    "description_pl": (
+        "Problemy zgłoszone przez mieszkańców na mapie (np. dziury, oświetlenie, śmieci), "
+        "opublikowane po moderacji, ze statusem realizacji. Bez danych osobowych: adresy "
+        "e-mail zgłaszających nie są publikowane."),
+    "description_en": (
+        "Problems reported by residents on the map (potholes, street lights, litter…), "
+        "published after moderation, with their status. Without personal data: reporters' "
+        "email addresses are never published."),
+    "theme": "Governance",
+    "keywords": ["zgłoszenia", "citizen reports", "Open311"],
+    "update_frequency": "continual",
+}
+
+
+def ensure_layer(metadata: dict | None = None) -> Layer:
+    """The reports layer, created on first use. Its schema and geometry type belong to this
+    module and are kept current; the catalogue metadata is only set when given (the city's
+    reports.yaml) or at creation, so edits in the admin survive."""
+    slug = conf.get("REPORTS_LAYER")
+    layer = Layer.objects.filter(slug=slug).first()
+    if layer is None:
+        layer = Layer(slug=slug, geometry_type=Layer.GeometryType.POINT,
+                      role=Layer.Role.DATA, visibility=Layer.Visibility.PUBLIC,
+                      **DEFAULT_METADATA)
+    for name, value in (metadata or {}).items():
+        setattr(layer, name, value)
+    if layer.pk is None or layer.schema != SCHEMA or metadata or \
+            layer.geometry_type != Layer.GeometryType.POINT:
+        layer.schema = SCHEMA
+        layer.geometry_type = Layer.GeometryType.POINT
+        layer.save()
+    return layer
+
+
+def properties(report: Report) -> dict:
+    """The public face of a report: the only fields that leave the app."""
+    district = geo.district_of(report.geom)
+    days = None
+    if report.fixed_at and report.status == Report.Status.FIXED:
+        days = round((report.fixed_at - report.created_at).total_seconds() / 86400, 2)
+    props = {
+        "report_id": report.pk,
+        "title": report.title,
+        "description": report.description,
+        "category": report.category.slug,
+        "category_name": report.category.name_pl,
+        "status": report.status,
+        "reported": report.created_at.date().isoformat(),
+        "year": str(report.created_at.year),
+        "updated": report.updated_at.date().isoformat(),
+        "fixed": report.fixed_at.date().isoformat() if days is not None else None,
+        "days_to_fix": days,
+        "supporters": report.supporters.count(),
+        "photos": report.photos.count(),
+        "department": report.department.name_pl if report.department else None,
+        "district": district.name if district else None,
+        "url": reverse("reports:detail", args=[report.pk]),
+    }
+    return {k: v for k, v in props.items() if v is not None}
+
+
+@transaction.atomic
+def sync(report: Report, user=None) -> None:
+    """Make the layer show `report` as it is now: create, update or delete its feature."""
+    report.refresh_from_db()
+    exists = report.feature_id and Feature.objects.filter(pk=report.feature_id).exists()
+    if not report.is_public:
+        if exists:
+            editing.delete_feature(report.feature_id, user=user, channel="reports")
+        if report.feature_id:
+            Report.objects.filter(pk=report.pk).update(feature_id=None)
+            report.feature_id = None
+        return
+    layer = ensure_layer()
+    props = properties(report)
+    if exists:
+        editing.update_feature(report.feature_id, geom=report.geom.clone(), properties=props,
+                               user=user, channel="reports")
+    else:
+        feature = editing.create_feature(layer, report.geom.clone(), props, user=user,
+                                         channel="reports")
+        # Not report.save(): the caller may hold other unsaved changes of its own.
+        Report.objects.filter(pk=report.pk).update(feature_id=feature.pk)
+        report.feature_id = feature.pk
