@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pygeoapi.api import API
 from pygeoapi.openapi import get_oas
 
-from ogc import config, queries
+from ogc import config, openapi, queries
 
 # Hosts are limited by ALLOWED_HOSTS, so few base URLs exist; the cap only guards memory.
 MAX_BASE_URLS = 16
@@ -56,10 +56,12 @@ def openapi_document(api: API) -> dict:
     if not api.openapi:
         # fail_on_invalid_collection=False: one broken layer must not take the document down.
         document = get_oas(api.config, fail_on_invalid_collection=False)
-        # pygeoapi documents POST (CQL2-JSON search, Part 4 create) and OPTIONS; the views
-        # answer GET only for now, and the document must not promise more.
+        # pygeoapi's own write and search operations are dropped: `ogc.openapi` describes the
+        # ones the views actually serve (for layer collections only).
         for operations in document["paths"].values():
             for method in [m for m in operations if m not in SERVED_METHODS]:
                 del operations[method]
-        api.openapi = document
+        layer_ids = [key for key, resource in api.config["resources"].items()
+                     if any(p.get("name") == config.PROVIDER for p in resource["providers"])]
+        api.openapi = openapi.complete(document, api.config, layer_ids)
     return api.openapi
