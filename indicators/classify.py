@@ -1,41 +1,22 @@
-"""Class breaks and colours for choropleths (mapclassify; ColorBrewer palettes).
+"""Class breaks and colours for choropleths (mapclassify; ColorBrewer palettes via palettable).
 
-Palettes are ColorBrewer 2.0 (Cynthia Brewer, Apache License 2.0), colour-blind safe sequential
-schemes chosen by polarity: what is good is blue-green, what is bad is orange-red, neutral
-figures purple.
+Classification: quantiles, equal intervals or natural breaks (mapclassify.FisherJenks, the
+exact Jenks optimisation), with 3–9 classes. Colours: ColorBrewer 2.0 schemes (Cynthia Brewer,
+Apache License 2.0). Without a scheme of its own, an indicator gets a colour-blind-safe
+sequential scheme by polarity: what is good is blue-green, what is bad orange-red, neutral
+figures purple. A diverging scheme (e.g. RdYlGn) is oriented by polarity too: its green end
+marks the better values, whichever way "better" runs.
 """
 
 import warnings
 
 import mapclassify
 import numpy as np
+from palettable.colorbrewer import COLOR_MAPS, get_map
 
 from indicators.models import Indicator, IndicatorValue
 from layers.models import Layer
 
-PALETTES = {
-    "YlGnBu": {
-        3: ["#edf8b1", "#7fcdbb", "#2c7fb8"],
-        4: ["#ffffcc", "#a1dab4", "#41b6c4", "#225ea8"],
-        5: ["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494"],
-        6: ["#ffffcc", "#c7e9b4", "#7fcdbb", "#41b6c4", "#2c7fb8", "#253494"],
-        7: ["#ffffcc", "#c7e9b4", "#7fcdbb", "#41b6c4", "#1d91c0", "#225ea8", "#0c2c84"],
-    },
-    "OrRd": {
-        3: ["#fee8c8", "#fdbb84", "#e34a33"],
-        4: ["#fef0d9", "#fdcc8a", "#fc8d59", "#d7301f"],
-        5: ["#fef0d9", "#fdcc8a", "#fc8d59", "#e34a33", "#b30000"],
-        6: ["#fef0d9", "#fdd49e", "#fdbb84", "#fc8d59", "#e34a33", "#b30000"],
-        7: ["#fef0d9", "#fdd49e", "#fdbb84", "#fc8d59", "#ef6548", "#d7301f", "#990000"],
-    },
-    "BuPu": {
-        3: ["#e0ecf4", "#9ebcda", "#8856a7"],
-        4: ["#edf8fb", "#b3cde3", "#8c96c6", "#88419d"],
-        5: ["#edf8fb", "#b3cde3", "#8c96c6", "#8856a7", "#810f7c"],
-        6: ["#edf8fb", "#bfd3e6", "#9ebcda", "#8c96c6", "#8856a7", "#810f7c"],
-        7: ["#edf8fb", "#bfd3e6", "#9ebcda", "#8c96c6", "#8c6bb1", "#88419d", "#6e016b"],
-    },
-}
 NO_DATA_COLOUR = "#d9d9d9"
 SCHEME_BY_POLARITY = {"higher": "YlGnBu", "lower": "OrRd", "neutral": "BuPu"}
 CLASSIFIERS = {
@@ -43,6 +24,35 @@ CLASSIFIERS = {
     "equal_interval": mapclassify.EqualInterval,
     "natural_breaks": mapclassify.FisherJenks,
 }
+ALIASES = {"jenks": "natural_breaks", "fisher_jenks": "natural_breaks",
+           "equal_intervals": "equal_interval", "quantile": "quantiles"}
+SCHEME_TYPES = {name: kind.lower() for kind, names in COLOR_MAPS.items()
+                if kind in ("Sequential", "Diverging") for name in names}
+MIN_CLASSES, MAX_CLASSES = 3, 9
+# Diverging ColorBrewer schemes that run from a "bad" colour (red/brown) to a "good" one.
+BAD_TO_GOOD = {"RdYlGn", "RdYlBu", "RdBu", "BrBG", "PuOr", "PiYG", "PRGn", "Spectral", "RdGy"}
+
+
+class LegendError(ValueError):
+    pass
+
+
+def classification_name(name: str) -> str:
+    name = ALIASES.get(name, name)
+    if name not in CLASSIFIERS:
+        raise LegendError(f"unknown classification {name!r}; one of {', '.join(CLASSIFIERS)}")
+    return name
+
+
+def palette(scheme: str, n: int, polarity: str = "higher") -> list[str]:
+    """n colours (3–9) of a ColorBrewer scheme, light-to-dark (sequential) or oriented by
+    polarity (diverging: the better end is the last colour)."""
+    kind = SCHEME_TYPES.get(scheme)
+    if kind is None:
+        raise LegendError(f"unknown ColorBrewer scheme {scheme!r}")
+    n = max(MIN_CLASSES, min(MAX_CLASSES, n))
+    reverse = kind == "diverging" and scheme in BAD_TO_GOOD and polarity == "lower"
+    return [c.lower() for c in get_map(scheme, kind, n, reverse=reverse).hex_colors]
 
 
 def breaks_for(values: list[float], k: int, method: str = "quantiles") -> list[float]:
@@ -50,7 +60,7 @@ def breaks_for(values: list[float], k: int, method: str = "quantiles") -> list[f
     distinct = sorted(set(values))
     if len(distinct) <= k:
         return distinct
-    classifier = CLASSIFIERS.get(method, mapclassify.Quantiles)
+    classifier = CLASSIFIERS.get(ALIASES.get(method, method), mapclassify.Quantiles)
     with warnings.catch_warnings():
         # Ties can leave fewer distinct quantiles than k; duplicates are dropped below.
         warnings.simplefilter("ignore", UserWarning)
@@ -67,31 +77,56 @@ def class_of(value: float | None, breaks: list[float]) -> int | None:
     return len(breaks) - 1
 
 
-def legend(indicator: Indicator, areas: Layer, period: str) -> dict:
-    values = list(IndicatorValue.objects.filter(
-        indicator=indicator, area__layer=areas, period=period, value__isnull=False,
-    ).values_list("value", flat=True))
-    k = max(3, min(7, indicator.classes))
-    breaks = breaks_for(values, k, indicator.classification) if values else []
-    scheme = SCHEME_BY_POLARITY.get(indicator.polarity, "BuPu")
-    palette = PALETTES[scheme][max(3, len(breaks))]
+def legend(indicator: Indicator, areas: Layer, period: str, *, classification: str | None = None,
+           k: int | None = None, scheme: str | None = None) -> dict:
+    """Breaks and colours for one indicator, areas layer and period; the keyword arguments
+    override the indicator's own settings (a map's classification switcher)."""
+    shown = shown_values(indicator, areas, period)
+    values = [v for v in shown.values() if v is not None]
+    method = classification_name(classification or indicator.classification)
+    k = max(MIN_CLASSES, min(MAX_CLASSES, k or indicator.classes))
+    scheme = scheme or indicator.colour_scheme or SCHEME_BY_POLARITY.get(indicator.polarity,
+                                                                         "BuPu")
+    breaks = breaks_for(values, k, method) if values else []
+    colours = palette(scheme, max(MIN_CLASSES, len(breaks)), indicator.polarity)
     # Fewer classes than colours: spread them over the palette so contrast stays high.
-    if len(breaks) < 3:
-        palette = [palette[0], palette[-1]][: len(breaks)] if len(breaks) == 2 else palette[-1:]
+    if len(breaks) < MIN_CLASSES:
+        colours = [colours[0], colours[-1]][: len(breaks)] if len(breaks) == 2 else colours[-1:]
     unique = len(set(values)) <= k
     # Unique-value classes hold one value each; classified ones run from the previous break.
     lower = breaks if unique else ([min(values)] + breaks[:-1] if values else [])
+    counts = [0] * len(breaks)
+    for v in values:
+        counts[class_of(v, breaks)] += 1
     return {
         "indicator": indicator.code,
         "areas": areas.slug,
         "period": period,
         "unit": indicator.unit,
-        "method": "unique values" if unique else indicator.classification,
+        "polarity": indicator.polarity,
+        "method": "unique values" if unique else method,
+        "classification": method,
+        "k": k,
         "scheme": scheme,
+        "scheme_type": SCHEME_TYPES[scheme],
         "breaks": breaks,
         "classes": [
-            {"class": i, "from": lo, "to": hi, "colour": palette[i]}
+            {"class": i, "from": lo, "to": hi, "colour": colours[i], "count": counts[i]}
             for i, (lo, hi) in enumerate(zip(lower, breaks, strict=True))
         ],
         "no_data_colour": NO_DATA_COLOUR,
+        "no_data_count": len(shown) - len(values),
     }
+
+
+def shown_values(indicator: Indicator, areas: Layer, period: str) -> dict[int, float | None]:
+    """The value each area shows on the map: the indicator's own source first, then the first
+    source by name (the rule of the indicator tiles)."""
+    shown: dict[int, float | None] = {}
+    for area_id, source, value in (IndicatorValue.objects
+                                   .filter(indicator=indicator, area__layer=areas, period=period)
+                                   .order_by("area_id", "source")
+                                   .values_list("area_id", "source", "value")):
+        if area_id not in shown or source == indicator.source:
+            shown[area_id] = value
+    return shown

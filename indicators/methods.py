@@ -1,29 +1,79 @@
-"""Declarative indicator methods, each compiled to one PostGIS query over an areas layer.
+"""Declarative indicator methods, compiled to PostGIS queries over an areas layer.
 
 A method is a dict from the indicator definition, e.g.
     {"kind": "density", "layer": "placowki-oswiatowe", "where": {"amenity": "school"}}
-Kinds:
-    count     features of `layer` inside each area
-    density   count per km² of the area
-    share     % of the features (after `where`) that match `match`; no features → no data
-    sum       sum of the numeric property `field`
-    coverage  % of the area within `distance` metres of a feature of `layer`
-    area      area of the area in km²
-Options: `where` / `match` ({property: value or [values]}), `period` (a fixed period) or
-`period_field` (a property whose values are the periods: one value per area and period).
+
+Kinds (`layer` is the input layer; values are per area and period):
+    count          features of `layer` in the area
+    density        count per km² of the area
+    per_1000       count per 1,000 residents; residents are the values of the imported
+                   indicator named by `population` for the same area (same period, else the
+                   latest earlier one); no population figure → no data
+    sum            sum of the numeric property `field`
+    mean           mean of the numeric property `field` (features without it are left out)
+    share          % of the features (after `where`) that also match `match`
+    coverage       % of the area within `distance` metres of a feature of `layer`
+    length_density km of lines of `layer` per km² of the area
+    area_share     % of the area covered by polygons of `layer` (overlaps counted once)
+    area           area of the area in km²
+    raster         zonal statistic `stat` (mean, min, max, median, sum, count, p<N>) of band
+                   `band` of the GeoTIFF `raster` (a path under settings.RASTER_DIRS), over the
+                   pixels whose centre lies in the area (rasterio)
+    imported       no computation: values come from CSV uploads (indicators.importing);
+                   `periods` names the periods the city expects, `min`/`max` bound the values
+Options: `where` / `match` are {property: condition}; a condition is a value, a list of values,
+or {"not": value(s)} / {"gt"|"gte"|"lt"|"lte": number} / {"null": true|false}. `period` is a
+fixed period; `period_field` a property whose values are the periods; `periods` the periods
+expected when there is nothing to compute from.
+
+No data versus zero, on purpose:
+  * the input layer does not exist, or exists without a single feature → no data (value None,
+    status missing, with a note): an empty register is not evidence that the thing is absent;
+  * the layer has features but none in an area (or none pass `where`) → 0 for count, density,
+    per_1000, sum, coverage, length_density and area_share; no data for share and mean, which
+    are undefined over nothing. Nothing divides by zero: every denominator goes through NULLIF.
 
 Areas are measured in EPSG:2180 (PUWG 1992), the national metric CRS. A point on the border of
 two areas counts in both (ST_Intersects), which matches how a resident reads "in the district".
+An invalid area polygon is repaired with ST_MakeValid for the computation (and the value says
+so in its note); the stored geometry is not touched.
+
+The whole city is one more areas layer (the boundary layer), computed by the same query: a
+city-wide density is the city's count over the city's area, a city-wide mean pools every
+feature, a city-wide raster mean pools every pixel — never an average of district averages.
 """
 
-from dataclasses import dataclass
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 
 from layers.models import Feature, Layer
 
 FEATURES = Feature._meta.db_table
-KINDS = ("count", "density", "share", "sum", "coverage", "area")
+KINDS = ("count", "density", "per_1000", "sum", "mean", "share", "coverage", "length_density",
+         "area_share", "area", "raster", "imported")
+LAYER_KINDS = ("count", "density", "per_1000", "sum", "mean", "share", "coverage",
+               "length_density", "area_share")
+COMMON_KEYS = {"kind", "period", "period_field", "periods", "where"}
+KIND_KEYS = {
+    "count": {"layer"}, "density": {"layer"}, "per_1000": {"layer", "population"},
+    "sum": {"layer", "field"}, "mean": {"layer", "field"}, "share": {"layer", "match"},
+    "coverage": {"layer", "distance"}, "length_density": {"layer"}, "area_share": {"layer"},
+    "area": set(), "raster": {"raster", "band", "stat"}, "imported": {"min", "max"},
+}
+REQUIRED = {"per_1000": {"population"}, "sum": {"field"}, "mean": {"field"},
+            "share": {"match"}, "raster": {"raster"}}
+OPERATORS = ("not", "gt", "gte", "lt", "lte", "null")
+STAT_RE = re.compile(r"^(mean|min|max|median|sum|count|p(100|[1-9]?[0-9]))$")
+PERIOD_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,19}$")
+MAX_DISTANCE = 20_000
+# Segments per quarter circle of a buffer: 32 keeps the polygon within 0.05 % of the disk's area.
+QUAD_SEGS = 32
 
 
 class MethodError(ValueError):
@@ -35,99 +85,418 @@ class Computed:
     area_id: int
     period: str
     value: float | None
+    note: str = ""
 
 
-def _conditions(spec: dict | None, alias: str, params: list) -> str:
-    """Property conditions as SQL; names and values are bound parameters, never interpolated."""
-    parts = []
-    for name, wanted in (spec or {}).items():
-        values = wanted if isinstance(wanted, list) else [wanted]
-        parts.append(f"{alias}.properties->>%s = ANY(%s)")
-        params.extend([name, [str(v) for v in values]])
-    return " AND ".join(parts) or "TRUE"
+@dataclass
+class Plan:
+    """What computing a method over one areas layer takes: SQL statements that prepare
+    (temporary tables), the query whose rows are (area id, period, value, note), or a Python
+    function instead; `inputs` are the versions of everything read, for staleness."""
+
+    kind: str
+    inputs: dict[str, object] = field(default_factory=dict)
+    setup: list[tuple[str, list]] = field(default_factory=list)
+    query: tuple[str, list] | None = None
+    python: Callable[[], list[Computed]] | None = None
+    rows: list[Computed] | None = None  # known without computing (no data)
+    repaired: set[int] = field(default_factory=set)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+def _check_conditions(name: str, spec, errors: list[str]) -> None:
+    if spec is None:
+        return
+    if not isinstance(spec, dict) or not spec:
+        errors.append(f"`{name}` must be a non-empty mapping of property: condition")
+        return
+    for prop, cond in spec.items():
+        if not isinstance(prop, str) or not prop:
+            errors.append(f"`{name}`: property names must be non-empty strings")
+        if isinstance(cond, dict):
+            if len(cond) != 1 or next(iter(cond)) not in OPERATORS:
+                errors.append(f"`{name}.{prop}`: a condition mapping has one of "
+                              f"{', '.join(OPERATORS)}")
+                continue
+            op, arg = next(iter(cond.items()))
+            if op in ("gt", "gte", "lt", "lte") and not _is_number(arg):
+                errors.append(f"`{name}.{prop}.{op}` needs a number")
+            if op == "null" and not isinstance(arg, bool):
+                errors.append(f"`{name}.{prop}.null` needs true or false")
+        elif isinstance(cond, list):
+            if not cond or not all(_is_scalar(v) for v in cond):
+                errors.append(f"`{name}.{prop}`: a list of values must hold plain values")
+        elif not _is_scalar(cond):
+            errors.append(f"`{name}.{prop}`: unsupported condition {cond!r}")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_scalar(v) -> bool:
+    return isinstance(v, str | int | float | bool)
+
+
+def validate(method) -> list[str]:
+    """Every problem of a method definition, as messages (empty: valid)."""
+    if not isinstance(method, dict):
+        return ["a method is a mapping with a `kind`"]
+    kind = method.get("kind")
+    if kind not in KINDS:
+        return [f"unknown method kind {kind!r}; one of {', '.join(KINDS)}"]
+    errors = []
+    allowed = COMMON_KEYS | KIND_KEYS[kind]
+    unknown = sorted(set(method) - allowed)
+    if unknown:
+        errors.append(f"unknown option(s) for {kind}: {', '.join(unknown)}")
+    for key in REQUIRED.get(kind, ()):
+        if not method.get(key):
+            errors.append(f"method `{kind}` needs `{key}`")
+    if kind in LAYER_KINDS and not (isinstance(method.get("layer"), str)
+                                    and re.fullmatch(r"[-a-zA-Z0-9_]+", method["layer"])):
+        errors.append(f"method `{kind}` needs a `layer` (a layer slug)")
+    for key in ("field", "population", "period_field"):
+        if key in method and not (isinstance(method[key], str) and method[key]):
+            errors.append(f"`{key}` must be a non-empty string")
+    if "period" in method and "period_field" in method:
+        errors.append("give `period` or `period_field`, not both")
+    if "period" in method and not PERIOD_RE.match(str(method["period"])):
+        errors.append(f"`period` {method['period']!r} is not a period (e.g. 2023, 2023-Q1)")
+    if "periods" in method and not (isinstance(method["periods"], list) and all(
+            PERIOD_RE.match(str(p)) for p in method["periods"])):
+        errors.append("`periods` must be a list of periods")
+    _check_conditions("where", method.get("where"), errors)
+    if kind == "share":
+        _check_conditions("match", method.get("match"), errors)
+    if kind == "coverage":
+        d = method.get("distance", 500)
+        if not _is_number(d) or not 0 < d <= MAX_DISTANCE:
+            errors.append(f"`distance` must be a number of metres in (0, {MAX_DISTANCE}]")
+    if kind == "raster":
+        if "band" in method and not (isinstance(method["band"], int) and method["band"] >= 1):
+            errors.append("`band` must be a positive integer")
+        if "stat" in method and not STAT_RE.match(str(method["stat"])):
+            errors.append("`stat` is one of mean, min, max, median, sum, count, p0…p100")
+    if kind == "imported":
+        for key in ("min", "max"):
+            if key in method and not _is_number(method[key]):
+                errors.append(f"`{key}` must be a number")
+    return errors
 
 
 def input_layers(method: dict) -> list[str]:
     return [method["layer"]] if method.get("layer") else []
 
 
-def compute(method: dict, areas: Layer) -> list[Computed]:
-    kind = method.get("kind")
-    if kind not in KINDS:
-        raise MethodError(f"unknown method kind {kind!r}; one of {', '.join(KINDS)}")
-    if kind == "area":
-        sql = (f"SELECT a.id, %s, ST_Area(ST_Transform(a.geom, 2180)) / 1e6 "
-               f"FROM {FEATURES} a WHERE a.layer_id = %s ORDER BY a.id")
-        return _run(sql, [str(method.get("period", "")), areas.pk])
+def fixed_periods(method: dict) -> list[str]:
+    """Periods known from the definition alone (a fixed `period` or the expected `periods`)."""
+    if method.get("period") is not None:
+        return [str(method["period"])]
+    return [str(p) for p in method.get("periods", [])]
 
-    try:
-        source = Layer.objects.get(slug=method["layer"])
-    except (KeyError, Layer.DoesNotExist) as exc:
-        raise MethodError(f"method needs an existing `layer` ({method.get('layer')!r})") from exc
 
-    params: list = []
-    period_field = method.get("period_field")
-    if period_field:
-        period_sql = "f.properties->>%s"
-        params.append(period_field)
+# --- SQL building blocks ---------------------------------------------------------------------
+# Queries use named parameters allocated by `Params`: every value and every property name is
+# bound, never spliced into the SQL text.
+
+class Params(dict):
+    def __call__(self, value) -> str:
+        name = f"p{len(self)}"
+        self[name] = value
+        return f"%({name})s"
+
+
+def _text(v) -> str:
+    # JSON booleans read back through ->> as 'true'/'false'.
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def _condition(alias: str, prop: str, cond, P: Params) -> str:
+    name = P(prop)
+    text = f"({alias}.properties ->> {name})"
+    if isinstance(cond, dict):
+        op, arg = next(iter(cond.items()))
+        if op == "null":
+            return f"{text} IS NULL" if arg else f"{text} IS NOT NULL"
+        if op == "not":
+            values = [_text(v) for v in (arg if isinstance(arg, list) else [arg])]
+            return f"({text} IS NULL OR NOT {text} = ANY({P(values)}))"
+        sql_op = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        return f"indicators_jsonb_number({alias}.properties -> {name}) {sql_op} {P(arg)}"
+    values = [_text(v) for v in (cond if isinstance(cond, list) else [cond])]
+    return f"{text} = ANY({P(values)})"
+
+
+def _conditions(spec: dict | None, alias: str, P: Params) -> str:
+    parts = [_condition(alias, prop, cond, P) for prop, cond in (spec or {}).items()]
+    return " AND ".join(parts) or "TRUE"
+
+
+def _areas_cte(areas: Layer, P: Params) -> str:
+    # Invalid polygons are repaired for the computation only; the stored geometry is the
+    # record and stays as it is (the quality report flags it).
+    return f"""areas AS MATERIALIZED (
+        SELECT id, g AS g4326, g2180, ST_Area(g2180) / 1e6 AS km2
+        FROM (SELECT id, g, ST_Transform(g, 2180) AS g2180
+              FROM (SELECT id, CASE WHEN ST_IsValid(geom) THEN geom
+                                    ELSE ST_CollectionExtract(ST_MakeValid(geom), 3) END AS g
+                    FROM {FEATURES} WHERE layer_id = {P(areas.pk)}) x) y)"""
+
+
+def _period_expr(method: dict, alias: str, P: Params) -> str:
+    if method.get("period_field"):
+        return f"({alias}.properties ->> {P(method['period_field'])})"
+    return f"{P(str(method.get('period', '')))}::text"
+
+
+def _source_filter(method: dict, layer: Layer, alias: str, P: Params) -> str:
+    return f"{alias}.layer_id = {P(layer.pk)} AND {_conditions(method.get('where'), alias, P)}"
+
+
+def _periods_cte(method: dict, layer: Layer, P: Params) -> str:
+    if not method.get("period_field"):
+        return f"periods AS (SELECT {P(str(method.get('period', '')))}::text AS period)"
+    expr = _period_expr(method, "f", P)
+    return (f"periods AS (SELECT DISTINCT {expr} AS period FROM {FEATURES} f "
+            f"WHERE {_source_filter(method, layer, 'f', P)} AND {expr} IS NOT NULL)")
+
+
+AREA_KM2 = "a.km2"
+
+
+def _aggregate_query(method: dict, areas: Layer, layer: Layer, value: str, P: Params) -> str:
+    """One row per (area, period) with `value` aggregated over the input features in the area.
+    The aggregate runs per area in a LATERAL subquery, from the few areas into the GiST index
+    of the feature table (grouping by the area geometry instead would sort big polygons)."""
+    period = _period_expr(method, "f", P)
+    return f"""
+        WITH {_areas_cte(areas, P)}, {_periods_cte(method, layer, P)}
+        SELECT a.id, p.period, agg.value, NULL::text AS note
+        FROM areas a CROSS JOIN periods p
+        CROSS JOIN LATERAL (
+            SELECT {value} AS value FROM {FEATURES} f
+            WHERE {_source_filter(method, layer, 'f', P)} AND {period} = p.period
+              AND ST_Intersects(a.g4326, f.geom)) agg
+        ORDER BY a.id, p.period"""
+
+
+def _per_1000_query(method: dict, areas: Layer, layer: Layer, P: Params) -> str:
+    from indicators.models import Indicator, IndicatorValue
+    population = Indicator.objects.filter(code=method["population"]).first()
+    counts = _aggregate_query(method, areas, layer, "count(f.id)", P)
+    pop_id = P(population.pk if population else -1)
+    # Residents of the same period, else the latest earlier period; within a period the
+    # population indicator's own source first, then any source in name order.
+    return f"""
+        SELECT c.id, c.period, 1000.0 * c.value / NULLIF(pop.value, 0),
+               CASE WHEN pop.value IS NULL THEN 'no population figure for this area'
+                    WHEN pop.value = 0 THEN 'population is 0'
+                    ELSE 'residents: ' || pop.value || ' (' || pop.period || ', '
+                         || pop.source || ')' END
+        FROM ({counts}) c
+        LEFT JOIN LATERAL (
+            SELECT v.value, v.period, v.source FROM {IndicatorValue._meta.db_table} v
+            WHERE v.indicator_id = {pop_id} AND v.area_id = c.id AND v.value IS NOT NULL
+              AND v.period <= c.period
+            ORDER BY v.period DESC, (v.source = {P(population.source if population else '')})
+                     DESC, v.source
+            LIMIT 1) pop ON true
+        ORDER BY c.id, c.period"""
+
+
+def _coverage_plan(plan: Plan, method: dict, areas: Layer, layer: Layer) -> None:
+    distance = float(method.get("distance", 500))
+    point_layer = layer.geometry_type in (Layer.GeometryType.POINT,
+                                          Layer.GeometryType.MULTIPOINT)
+    P = Params()
+    period = _period_expr(method, "f", P)
+    src = f"""
+        SELECT {period} AS period, (ST_Dump(ST_Transform(f.geom, 2180))).geom AS g
+        FROM {FEATURES} f WHERE {_source_filter(method, layer, 'f', P)}"""
+    d, quad = P(distance), P(f"quad_segs={QUAD_SEGS}")
+    plan.setup.append(("DROP TABLE IF EXISTS _ind_cov_pieces", {}))
+    if point_layer:
+        # The union of n disks would be the costly part (minutes for 10⁵ points). Inside the
+        # Voronoi cell of a site, the nearest site is that one, so a point of the cell is
+        # covered iff it lies in that site's disk: the covered area is the disjoint union of
+        # (cell ∩ disk) over the sites, with no union to compute. Cells wholly within the
+        # distance are taken as they are; the envelope is extended so that no cell is cut short
+        # of its disk.
+        plan.setup += [
+            ("DROP TABLE IF EXISTS _ind_cov_sites", {}),
+            (f"CREATE TEMP TABLE _ind_cov_sites ON COMMIT DROP AS "
+             f"SELECT DISTINCT period, g FROM ({src}) s WHERE period IS NOT NULL", dict(P)),
+            ("CREATE INDEX ON _ind_cov_sites USING gist (g)", {}),
+            ("ANALYZE _ind_cov_sites", {}),
+            (f"""CREATE TEMP TABLE _ind_cov_pieces ON COMMIT DROP AS
+                 WITH cells AS (
+                   SELECT period, (ST_Dump(ST_VoronoiPolygons(ST_Collect(g), 0,
+                          ST_Expand(ST_Envelope(ST_Collect(g)), 2 * {d})))).geom AS cell
+                   FROM _ind_cov_sites GROUP BY period HAVING count(*) > 1)
+                 SELECT c.period,
+                        CASE WHEN ST_MaxDistance(s.g, c.cell) <= {d} THEN c.cell
+                             ELSE ST_Intersection(c.cell, ST_Buffer(s.g, {d}, {quad})) END AS g
+                 FROM cells c JOIN _ind_cov_sites s
+                   ON s.period = c.period AND s.g && c.cell AND ST_Intersects(s.g, c.cell)
+                 UNION ALL
+                 SELECT period, ST_Buffer(ST_Collect(g), {d}, {quad})
+                 FROM _ind_cov_sites GROUP BY period HAVING count(*) = 1""", dict(P)),
+        ]
     else:
-        period_sql = "%s"
-        params.append(str(method.get("period", "")))
-    where = _conditions(method.get("where"), "f", params)
-    params.append(source.pk)
-    inputs = f"""
-        SELECT f.geom, f.properties, {period_sql} AS period FROM {FEATURES} f
-        WHERE {where} AND f.layer_id = %s"""
-
-    area_km2 = "ST_Area(ST_Transform(a.geom, 2180)) / 1e6"
-    if kind == "coverage":
-        distance = float(method.get("distance", 500))
-        # Buffers in the metric CRS; the union of buffers per period, clipped by each area.
-        sql = f"""
-            WITH f AS ({inputs}),
-            zones AS (SELECT period, ST_Union(ST_Buffer(ST_Transform(geom, 2180), %s)) AS g
-                      FROM f GROUP BY period)
-            SELECT a.id, z.period, 100.0 * ST_Area(ST_Intersection(ST_Transform(a.geom, 2180),
-                   z.g)) / NULLIF(ST_Area(ST_Transform(a.geom, 2180)), 0)
-            FROM {FEATURES} a CROSS JOIN zones z WHERE a.layer_id = %s ORDER BY a.id, z.period"""
-        return _run(sql, [*params, distance, areas.pk])
-
-    if kind == "share":
-        match_params: list = []
-        match = _conditions(method.get("match"), "f", match_params)
-        value = (f"100.0 * count(f.geom) FILTER (WHERE {match}) / NULLIF(count(f.geom), 0)")
-        agg_params = match_params
-    elif kind == "sum":
-        if not method.get("field"):
-            raise MethodError("method `sum` needs a `field`")
-        value = "coalesce(sum((f.properties->>%s)::numeric), 0)"
-        agg_params = [method["field"]]
-    elif kind == "density":
-        value = f"count(f.geom) / NULLIF({area_km2}, 0)"
-        agg_params = []
-    else:
-        value = "count(f.geom)"
-        agg_params = []
-
-    # Every (area, period) pair gets a row, so an area without features gets 0 (or no data
-    # for a share), never silently disappears.
-    if period_field:
-        periods_sql, periods_params = "SELECT DISTINCT period FROM f WHERE period IS NOT NULL", []
-    else:
-        periods_sql, periods_params = "SELECT %s::text AS period", [str(method.get("period", ""))]
-    sql = f"""
-        WITH f AS ({inputs}),
-        periods AS ({periods_sql})
-        SELECT a.id, p.period, {value}
-        FROM {FEATURES} a CROSS JOIN periods p
-        LEFT JOIN f ON f.period = p.period AND ST_Intersects(a.geom, f.geom)
-        WHERE a.layer_id = %s
-        GROUP BY a.id, a.geom, p.period ORDER BY a.id, p.period"""
-    return _run(sql, [*params, *periods_params, *agg_params, areas.pk])
+        plan.setup.append((
+            f"""CREATE TEMP TABLE _ind_cov_pieces ON COMMIT DROP AS
+                SELECT period, (ST_Dump(ST_Union(ST_Buffer(CASE WHEN ST_IsValid(g) THEN g
+                       ELSE ST_MakeValid(g) END, {d}, {quad})))).geom AS g
+                FROM ({src}) s WHERE period IS NOT NULL GROUP BY period""", dict(P)))
+    plan.setup += [("CREATE INDEX ON _ind_cov_pieces USING gist (g)", {}),
+                   ("ANALYZE _ind_cov_pieces", {})]
+    Q = Params()
+    plan.query = (f"""
+        WITH {_areas_cte(areas, Q)}, {_periods_cte(method, layer, Q)}
+        SELECT a.id, p.period, 100.0 * agg.covered / NULLIF(a.km2 * 1e6, 0), NULL::text
+        FROM areas a CROSS JOIN periods p
+        CROSS JOIN LATERAL (
+            SELECT coalesce(sum(CASE WHEN ST_Contains(a.g2180, c.g) THEN ST_Area(c.g)
+                                     ELSE ST_Area(ST_Intersection(a.g2180, c.g)) END), 0)
+                   AS covered
+            FROM _ind_cov_pieces c
+            WHERE c.period = p.period AND c.g && a.g2180 AND ST_Intersects(a.g2180, c.g)) agg
+        ORDER BY a.id, p.period""", dict(Q))
 
 
-def _run(sql: str, params: list) -> list[Computed]:
+# --- compiling and running -------------------------------------------------------------------
+
+def _no_data(method: dict, areas: Layer, note: str) -> list[Computed]:
+    ids = Feature.objects.filter(layer=areas).order_by("id").values_list("id", flat=True)
+    return [Computed(i, p, None, note) for i in ids for p in fixed_periods(method)]
+
+
+def compile_method(method: dict, areas: Layer) -> Plan:
+    errors = validate(method)
+    if errors:
+        raise MethodError("; ".join(errors))
+    kind = method["kind"]
+    plan = Plan(kind, inputs={areas.slug: areas.version})
     with connection.cursor() as cur:
-        cur.execute(sql, params)
-        return [Computed(area_id, str(period), None if value is None else float(value))
-                for area_id, period, value in cur.fetchall()]
+        cur.execute(f"SELECT id FROM {FEATURES} WHERE layer_id = %s AND NOT ST_IsValid(geom)",
+                    [areas.pk])
+        plan.repaired = {row[0] for row in cur.fetchall()}
+    if kind == "imported":
+        plan.rows = []
+        return plan
+    if kind == "raster":
+        from indicators import rasters
+        try:
+            path = rasters.resolve(method["raster"])
+        except MethodError as exc:
+            plan.rows = _no_data(method, areas, str(exc))
+            return plan
+        plan.inputs[f"raster:{method['raster']}"] = rasters.stamp(path)
+        plan.python = lambda: rasters.zonal(path, method, areas)
+        return plan
+    if kind == "area":
+        P = Params()
+        plan.query = (f"""
+            WITH {_areas_cte(areas, P)}
+            SELECT a.id, {P(str(method.get('period', '')))}::text, {AREA_KM2}, NULL::text
+            FROM areas a ORDER BY a.id""", dict(P))
+        return plan
+
+    layer = Layer.objects.filter(slug=method["layer"]).first()
+    if layer is None:
+        plan.rows = _no_data(method, areas, f"input layer {method['layer']!r} does not exist")
+        return plan
+    plan.inputs[layer.slug] = layer.version
+    if not Feature.objects.filter(layer=layer).exists():
+        plan.rows = _no_data(method, areas, f"input layer {layer.slug!r} has no features")
+        return plan
+    if kind == "coverage":
+        _coverage_plan(plan, method, areas, layer)
+        return plan
+
+    P = Params()
+    if kind == "per_1000":
+        plan.inputs[f"indicator:{method['population']}"] = _values_stamp(method["population"])
+        plan.query = (_per_1000_query(method, areas, layer, P), dict(P))
+        return plan
+    if kind == "share":
+        match = _conditions(method["match"], "f", P)
+        value = f"100.0 * count(f.id) FILTER (WHERE {match}) / NULLIF(count(f.id), 0)"
+    elif kind in ("sum", "mean"):
+        number = f"indicators_jsonb_number(f.properties -> {P(method['field'])})"
+        value = f"coalesce(sum({number}), 0)" if kind == "sum" else f"avg({number})"
+    elif kind == "density":
+        value = f"count(f.id) / NULLIF({AREA_KM2}, 0)"
+    elif kind == "length_density":
+        value = (f"coalesce(sum(ST_Length(ST_Intersection(a.g2180, ST_Transform(f.geom, 2180)))),"
+                 f" 0) / 1000 / NULLIF({AREA_KM2}, 0)")
+    elif kind == "area_share":
+        polygons = "ST_Transform(CASE WHEN ST_IsValid(f.geom) THEN f.geom ELSE " \
+                   "ST_MakeValid(f.geom) END, 2180)"
+        # Polygons are unioned per area first, so overlapping polygons are counted once.
+        value = (f"100.0 * coalesce(ST_Area(ST_Intersection(a.g2180, ST_Union({polygons}))), 0)"
+                 f" / NULLIF({AREA_KM2} * 1e6, 0)")
+    else:
+        value = "count(f.id)"
+    plan.query = (_aggregate_query(method, areas, layer, value, P), dict(P))
+    return plan
+
+
+def _values_stamp(code: str) -> str:
+    from django.db.models import Count, Max
+
+    from indicators.models import IndicatorValue
+    agg = IndicatorValue.objects.filter(indicator__code=code).aggregate(n=Count("id"),
+                                                                         at=Max("computed_at"))
+    return f"{agg['n']}:{agg['at'].isoformat() if agg['at'] else '-'}"
+
+
+NOTES = {
+    "share": "no features to take a share of",
+    "mean": "no features with a numeric value",
+    "density": "the area has no area",
+    "length_density": "the area has no area",
+    "area_share": "the area has no area",
+    "coverage": "the area has no area",
+}
+
+
+def run(plan: Plan) -> list[Computed]:
+    if plan.rows is not None:
+        rows = plan.rows
+    elif plan.python is not None:
+        rows = plan.python()
+    else:
+        with connection.cursor() as cur:
+            # The planner's estimates for spatial joins are poor and can cross the JIT
+            # threshold: compiling then costs a second for a query that runs in milliseconds.
+            cur.execute("SET LOCAL jit = off")
+            for sql, params in plan.setup:
+                cur.execute(sql, params or None)
+            cur.execute(*plan.query)
+            rows = [Computed(area_id, str(period),
+                             None if value is None or not math.isfinite(float(value))
+                             else float(value), note or "")
+                    for area_id, period, value, note in cur.fetchall()]
+    for r in rows:
+        if r.value is None and not r.note:
+            r.note = NOTES.get(plan.kind, "no data")
+        if r.area_id in plan.repaired:
+            r.note = "; ".join(filter(None, [r.note, "area polygon is invalid: repaired with "
+                                                     "ST_MakeValid for the computation"]))
+    return rows
+
+
+def compute(method: dict, areas: Layer) -> list[Computed]:
+    """Values of `method` for every area of `areas` (and every period it yields)."""
+    # Temporary tables live until the end of the transaction: keep one around the whole run.
+    with transaction.atomic():
+        return run(compile_method(method, areas))
+
+
+def raster_dirs() -> list[Path]:
+    default = [Path(settings.MEDIA_ROOT) / "rasters"]
+    return [Path(p) for p in getattr(settings, "RASTER_DIRS", default)]
+

@@ -1,9 +1,16 @@
-"""Read-side queries over indicator values, shared by the API, the pages and the tiles."""
+"""Read-side queries over indicator values, shared by the API, the pages and the tiles.
+
+Only public areas layers are ever read here: values of a staff-only layer are invisible on
+every public channel, as its features are.
+"""
 
 from django.db.models import Max
 
-from indicators.models import Indicator, IndicatorValue
+from indicators import methods
+from indicators.models import Discrepancy, Indicator, IndicatorValue
 from layers.models import Layer
+
+PUBLIC = Layer.Visibility.PUBLIC
 
 
 class NotFound(LookupError):
@@ -19,18 +26,32 @@ def periods(indicator: Indicator) -> list[str]:
                   .values_list("period", flat=True).distinct())
 
 
+def city_layer_for(indicator: Indicator) -> Layer | None:
+    """The public city boundary layer the indicator is computed for as a whole, if any."""
+    if not indicator.city_wide:
+        return None
+    return Layer.objects.filter(role=Layer.Role.BOUNDARY, visibility=PUBLIC).order_by("id").first()
+
+
+def public_area_layers(indicator: Indicator) -> list[Layer]:
+    return [la for la in sorted(indicator.area_layers.all(), key=lambda la: la.id)
+            if la.visibility == PUBLIC]
+
+
 def resolve(code: str, areas_slug: str | None, period: str | None
             ) -> tuple[Indicator, Layer, str]:
     """The indicator, its areas layer and period named by a request, or the defaults
-    (first areas layer, latest period). Raises NotFound naming what is unknown."""
+    (first areas layer, latest period). The city boundary layer is accepted by name for
+    city-wide values but never chosen by default. Raises NotFound naming what is unknown."""
     areas_slug, period = areas_slug or None, period or None  # empty query values = default
     indicator = Indicator.objects.filter(code=code).first()
     if indicator is None:
         raise NotFound(f"unknown indicator {code!r}")
-    layers = list(indicator.area_layers.filter(visibility=Layer.Visibility.PUBLIC)
-                  .order_by("id"))
+    layers = public_area_layers(indicator)
     if areas_slug:
-        areas = next((la for la in layers if la.slug == areas_slug), None)
+        city = city_layer_for(indicator)
+        candidates = layers + ([city] if city else [])
+        areas = next((la for la in candidates if la.slug == areas_slug), None)
         if areas is None:
             raise NotFound(f"indicator {code!r} is not computed for areas layer {areas_slug!r}")
     elif layers:
@@ -47,14 +68,118 @@ def resolve(code: str, areas_slug: str | None, period: str | None
     return indicator, areas, period
 
 
-def values(indicator: Indicator, areas: Layer, period: str) -> list[dict]:
+def _discrepancy_json(d: Discrepancy) -> dict:
+    values = dict(sorted(d.values.items()))
+    return {"id": d.id, "status": d.status, "values": values, "sources": list(values),
+            "difference": d.spread, "allowed": d.allowed, "explanation": d.explanation,
+            "reviewed": d.status == Discrepancy.Status.REVIEWED,
+            "reviewed_at": d.reviewed_at.isoformat() if d.reviewed_at else None}
+
+
+def _row(v: IndicatorValue, areas: Layer, discrepancy: Discrepancy | None) -> dict:
+    return {"area_id": v.area_id,
+            "area_name": str(v.area.properties.get(areas.name_field, v.area_id)),
+            "period": v.period, "value": v.value, "source": v.source, "status": v.status,
+            "origin": v.origin, "note": v.note,
+            "computed_at": v.computed_at.isoformat() if v.computed_at else None,
+            "discrepancy": _discrepancy_json(discrepancy) if discrepancy else None}
+
+
+def _preferred(rows: list[IndicatorValue], indicator: Indicator) -> IndicatorValue:
+    # As the indicator tiles do: the indicator's own source, then the first by name.
+    return sorted(rows, key=lambda v: (v.source != indicator.source, v.source))[0]
+
+
+def values(indicator: Indicator, areas: Layer, period: str, *, area_id: int | None = None,
+           all_sources: bool = False) -> list[dict]:
+    """One row per area (the preferred source), or with `all_sources` one per area and
+    source; each row carries its open or reviewed discrepancy, if any."""
     rows = (IndicatorValue.objects
             .filter(indicator=indicator, area__layer=areas, period=period)
-            .select_related("area").order_by("area_id"))
-    return [{"area_id": v.area_id,
-             "area_name": str(v.area.properties.get(areas.name_field, v.area_id)),
-             "period": v.period, "value": v.value, "source": v.source, "status": v.status}
-            for v in rows]
+            .select_related("area").order_by("area_id", "source"))
+    if area_id is not None:
+        rows = rows.filter(area_id=area_id)
+    disputes = {d.area_id: d for d in Discrepancy.objects.filter(
+        indicator=indicator, period=period, area__layer=areas).exclude(
+        status=Discrepancy.Status.RESOLVED)}
+    by_area: dict[int, list[IndicatorValue]] = {}
+    for v in rows:
+        by_area.setdefault(v.area_id, []).append(v)
+    chosen = [v for vs in by_area.values() for v in vs] if all_sources else \
+        [_preferred(vs, indicator) for vs in by_area.values()]
+    return [_row(v, areas, disputes.get(v.area_id)) for v in chosen]
+
+
+def value_rows(*, indicator: Indicator | None = None, areas: Layer | None = None,
+               area_id: int | None = None, period: str | None = None,
+               source: str | None = None, status: str | None = None,
+               limit: int | None = None) -> list[dict]:
+    """Values across indicators, every source, for public areas layers, filterable."""
+    qs = (IndicatorValue.objects.filter(area__layer__visibility=PUBLIC)
+          .select_related("indicator", "area", "area__layer")
+          .order_by("indicator__order", "indicator__code", "area__layer__slug", "area_id",
+                    "period", "source"))
+    for name, value in (("indicator", indicator), ("area__layer", areas), ("area_id", area_id),
+                        ("period", period), ("source", source), ("status", status)):
+        if value is not None:
+            qs = qs.filter(**{name: value})
+    if limit is not None:
+        qs = qs[:limit]
+    return [{"indicator": v.indicator.code, "unit": v.indicator.unit,
+             "areas": v.area.layer.slug, "area_id": v.area_id,
+             "area_name": str(v.area.properties.get(v.area.layer.name_field, v.area_id)),
+             "period": v.period, "value": v.value, "source": v.source, "status": v.status,
+             "origin": v.origin, "note": v.note,
+             "computed_at": v.computed_at.isoformat() if v.computed_at else None}
+            for v in qs]
+
+
+def discrepancies(*, areas: Layer | None = None, indicator: Indicator | None = None,
+                  include_resolved: bool = False) -> list[dict]:
+    """Discrepancies on public layers, for the pages (next to the figure) and the API."""
+    qs = (Discrepancy.objects.filter(area__layer__visibility=PUBLIC)
+          .select_related("indicator", "area", "area__layer").order_by("indicator__order",
+                                                                      "area_id", "period"))
+    if areas is not None:
+        qs = qs.filter(area__layer=areas)
+    if indicator is not None:
+        qs = qs.filter(indicator=indicator)
+    if not include_resolved:
+        qs = qs.exclude(status=Discrepancy.Status.RESOLVED)
+    return [discrepancy_row(d) for d in qs]
+
+
+def discrepancy_row(d: Discrepancy) -> dict:
+    return {"indicator_id": d.indicator_id, "indicator": d.indicator.code,
+            "areas": d.area.layer.slug, "area_id": d.area_id,
+            "area_name": str(d.area.properties.get(d.area.layer.name_field, d.area_id)),
+            "period": d.period, **_discrepancy_json(d)}
+
+
+def indicator_json(i: Indicator, *, detail: bool = False) -> dict:
+    city = city_layer_for(i)
+    data = {"code": i.code, "name": i.name_pl, "name_en": i.name_en, "unit": i.unit,
+            "theme": i.theme, "polarity": i.polarity, "source": i.source, "licence": i.licence,
+            "periods": periods(i),
+            "area_layers": [la.slug for la in public_area_layers(i)],
+            "city_layer": city.slug if city else None}
+    if detail:
+        inputs = {la.slug: la for la in Layer.objects.filter(
+            slug__in=methods.input_layers(i.method), visibility=PUBLIC)}
+        data.update({
+            "description_pl": i.description_pl, "description_en": i.description_en,
+            "iso_reference": i.iso_reference, "eurostat_reference": i.eurostat_reference,
+            "methodology": i.methodology, "method": i.method, "decimals": i.decimals,
+            "classification": i.classification, "classes": i.classes,
+            "colour_scheme": i.colour_scheme, "tolerance": i.tolerance,
+            "tolerance_relative": i.tolerance_relative,
+            "inputs": [{"layer": s, "exists": s in inputs,
+                        "licence": inputs[s].licence if s in inputs else None,
+                        "attribution": inputs[s].attribution if s in inputs else None}
+                       for s in methods.input_layers(i.method)],
+            "wanted_datasets": [w.code for w in i.wanted_datasets.all()],
+        })
+    return data
 
 
 def values_stamp(indicator: Indicator, period: str) -> str:

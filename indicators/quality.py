@@ -1,0 +1,136 @@
+"""Quality checks run on each layer, in PostGIS, with a score per check and per layer.
+
+Checks (each counts the features it flags, with up to 10 example ids):
+  invalid_geometry   ST_IsValid is false (the reason PostGIS gives is in the examples)
+  empty_geometry     no coordinates at all
+  geometry_type      a geometry of another type than the layer declares (a Polygon on a
+                     MultiPolygon layer is fine)
+  required_empty     a property the schema marks required is null or blank
+  outside_city       not covered by the city boundary grown by OUTSIDE_TOLERANCE_M metres
+                     (the boundary layer itself is not checked against itself)
+  duplicates_1m      another feature of the same layer lies within 1 m: every vertex of each
+                     within 1 m of the other (Hausdorff distance ≤ 1 m, in EPSG:2180)
+  crs                the layer's native CRS is undeclared or unknown to PROJ, or its features
+                     lie far from the city (the signature of a wrong CRS or swapped axes);
+                     a layer-level check: it flags all features or none
+Score of a check: 100 × (1 − flagged / features); of a layer: the mean of its check scores.
+A layer without features has no score (None), not a perfect one.
+"""
+
+from django.db import connection
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from layers.models import Feature, Layer
+
+FEATURES = Feature._meta.db_table
+OUTSIDE_TOLERANCE_M = 50
+DUPLICATE_M = 1.0
+# Features whose extent centre is further than this from the city centre betray a CRS problem.
+FAR_FROM_CITY_M = 50_000
+EXAMPLES = 10
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def _check(name: str, rows: list[tuple], total: int, detail: str = "") -> dict:
+    ids = sorted({r[0] for r in rows})
+    examples = [{"id": r[0], "detail": r[1]} if len(r) > 1 else {"id": r[0]}
+                for r in sorted(rows)[:EXAMPLES]]
+    return {"check": name, "flagged": len(ids), "examples": examples, "detail": detail,
+            "score": round(100 * (1 - len(ids) / total), 1)}
+
+
+def check_layer(layer: Layer, boundary: Layer | None) -> dict:
+    total = Feature.objects.filter(layer=layer).count()
+    result = {"layer": layer.slug, "title_pl": layer.title_pl, "features": total,
+              "synthetic": layer.synthetic, "checks": [], "score": None}
+    if total == 0:
+        result["note"] = "no features: nothing to check"
+        return result
+    checks = result["checks"]
+    checks.append(_check("invalid_geometry", _fetch(
+        f"SELECT id, ST_IsValidReason(geom) FROM {FEATURES} "
+        f"WHERE layer_id = %s AND NOT ST_IsValid(geom)", [layer.pk]), total))
+    checks.append(_check("empty_geometry", _fetch(
+        f"SELECT id FROM {FEATURES} WHERE layer_id = %s AND ST_IsEmpty(geom)", [layer.pk]),
+        total))
+    if layer.geometry_type != Layer.GeometryType.GEOMETRY:
+        wanted = layer.geometry_type.upper()
+        checks.append(_check("geometry_type", _fetch(
+            f"SELECT id, GeometryType(geom) FROM {FEATURES} WHERE layer_id = %s "
+            f"AND GeometryType(geom) <> ALL(%s)",
+            [layer.pk, [wanted, wanted.removeprefix("MULTI")]]), total,
+            f"layer declares {layer.geometry_type}"))
+    required = [f["name"] for f in layer.fields if f.get("required")]
+    if required:
+        checks.append(_check("required_empty", _fetch(
+            f"""SELECT f.id, string_agg(r.name, ', ') FROM {FEATURES} f
+                CROSS JOIN unnest(%s::text[]) AS r(name)
+                WHERE f.layer_id = %s AND coalesce(trim(f.properties ->> r.name), '') = ''
+                GROUP BY f.id""", [required, layer.pk]), total,
+            f"required: {', '.join(required)}"))
+    if boundary is not None and boundary.pk != layer.pk:
+        checks.append(_check("outside_city", _fetch(
+            f"""WITH city AS (SELECT ST_Buffer(ST_Transform(ST_Union(geom), 2180), %s) AS g
+                              FROM {FEATURES} WHERE layer_id = %s)
+                SELECT f.id FROM {FEATURES} f, city
+                WHERE f.layer_id = %s AND NOT ST_CoveredBy(ST_Transform(f.geom, 2180), city.g)""",
+            [OUTSIDE_TOLERANCE_M, boundary.pk, layer.pk]), total,
+            f"city boundary grown by {OUTSIDE_TOLERANCE_M} m"))
+    # A bounding-box prefilter in degrees (0.00003° ≥ 2 m here) lets the GiST index find the
+    # candidate pairs; the exact test is metric.
+    checks.append(_check("duplicates_1m", _fetch(
+        f"""SELECT a.id, min(b.id)::text FROM {FEATURES} a JOIN {FEATURES} b
+              ON b.layer_id = a.layer_id AND b.id <> a.id
+             AND b.geom && ST_Expand(a.geom, 0.00003)
+             AND ST_HausdorffDistance(ST_Transform(a.geom, 2180), ST_Transform(b.geom, 2180))
+                 <= %s
+            WHERE a.layer_id = %s GROUP BY a.id""", [DUPLICATE_M, layer.pk]), total,
+        f"within {DUPLICATE_M:g} m of another feature (example detail: the other's id)"))
+    checks.append(_crs_check(layer, boundary, total))
+    result["score"] = round(sum(c["score"] for c in checks) / len(checks), 1)
+    return result
+
+
+def _crs_check(layer: Layer, boundary: Layer | None, total: int) -> dict:
+    problems = []
+    declared = [c.strip() for c in (layer.native_crs or "").split(",") if c.strip()]
+    if not declared:
+        problems.append("native CRS not declared")
+    for code in declared:
+        try:
+            CRS.from_user_input(code)
+        except CRSError:
+            problems.append(f"native CRS {code!r} unknown to PROJ")
+    if boundary is not None and boundary.pk != layer.pk:
+        rows = _fetch(
+            f"""SELECT ST_Distance(
+                  ST_Centroid(ST_SetSRID(ST_Extent(l.geom)::geometry, 4326))::geography,
+                  (SELECT ST_Centroid(ST_SetSRID(ST_Extent(geom)::geometry, 4326))::geography
+                   FROM {FEATURES} WHERE layer_id = %s))
+                FROM {FEATURES} l WHERE l.layer_id = %s""", [boundary.pk, layer.pk])
+        distance = rows[0][0] if rows else None
+        if distance is not None and distance > FAR_FROM_CITY_M:
+            problems.append(f"features centred {distance / 1000:.0f} km from the city: "
+                            "wrong CRS or swapped axes?")
+    flagged = total if problems else 0
+    return {"check": "crs", "flagged": flagged, "examples": [],
+            "detail": "; ".join(problems) or f"native CRS {layer.native_crs}",
+            "score": 0.0 if problems else 100.0}
+
+
+def quality_report(*, include_staff: bool = False) -> dict:
+    from indicators.computing import city_layer
+    boundary = city_layer()
+    layers = Layer.objects.order_by("slug")
+    if not include_staff:
+        layers = layers.filter(visibility=Layer.Visibility.PUBLIC)
+    results = [check_layer(la, boundary) for la in layers]
+    return {"tolerances": {"outside_city_m": OUTSIDE_TOLERANCE_M, "duplicate_m": DUPLICATE_M,
+                           "far_from_city_m": FAR_FROM_CITY_M},
+            "layers": results}
