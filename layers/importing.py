@@ -305,12 +305,17 @@ def _read_csv(path: Path, options: ImportOptions, report: ImportReport, workdir:
                                 f"{', '.join(header)}"])
         x, y = options.x, options.y
     else:
-        x, y = _pick(header, LON_NAMES), _pick(header, LAT_NAMES)
-        if x and y and srid is None:
-            srid = 4326
-            report.notes.append(f"columns {x}/{y} read as longitude/latitude (EPSG:4326)")
-        elif not (x and y):
-            x, y = _pick(header, X_NAMES), _pick(header, Y_NAMES)
+        lon, lat = _pick(header, LON_NAMES), _pick(header, LAT_NAMES)
+        east, north = _pick(header, X_NAMES), _pick(header, Y_NAMES)
+        # A file may carry both (the city's budget CSVs do): a projected CRS chosen means X/Y.
+        projected = srid is not None and not CRS.from_epsg(srid).is_geographic
+        if east and north and (projected or not (lon and lat)):
+            x, y = east, north
+        else:
+            x, y = lon, lat
+            if x and y and srid is None:
+                srid = 4326
+                report.notes.append(f"columns {x}/{y} read as longitude/latitude (EPSG:4326)")
     wkt = None if (x and y) else _pick(header, WKT_NAMES)
     if x and y:
         if srid is None:
@@ -374,8 +379,8 @@ def _read_shapefile_zip(path: Path, options: ImportOptions, report: ImportReport
             members = archive.namelist()
             if broken:
                 raise ImportError_([f"the zip is corrupt: {broken} fails its checksum"])
-            shps = [m for m in members if m.lower().endswith(".shp")
-                    and not m.startswith("__MACOSX/") and not m.endswith("/")]
+            shps = sorted(m for m in members if m.lower().endswith(".shp")
+                          and not m.startswith("__MACOSX/") and not m.endswith("/"))
             if options.source_layer:
                 shps = [m for m in shps if Path(m).stem == options.source_layer]
             if not shps:

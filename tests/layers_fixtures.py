@@ -90,3 +90,14 @@ def layer(db, editors):
 @pytest.fixture
 def staff_layer(db, editors):
     return make_layer("test-hidden", editors, visibility="staff")
+
+
+def admin_form(layer, props: dict, geom: str) -> dict:
+    """POST data of the admin feature form: the geometry and one field per schema attribute."""
+    data = {"geom": geom}
+    for i, spec in enumerate(layer.fields):
+        value = props.get(spec["name"])
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        data[f"attr_{i}"] = "" if value is None else value
+    return data
