@@ -12,6 +12,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from layers import permissions
 from layers.models import Layer
 
 
@@ -55,9 +56,5 @@ def csrf_problem(request) -> str | None:
 
 def can_edit(user, layer: Layer) -> bool:
     """Superusers, and members of one of the layer's editor groups (staff status alone is not
-    enough). Only public layers exist in the OGC API, so visibility is settled already."""
-    if not (user and user.is_authenticated and user.is_active):
-        return False
-    if user.is_superuser:
-        return True
-    return layer.editor_groups.filter(pk__in=user.groups.values("pk")).exists()
+    enough): the one rule of layers.permissions."""
+    return permissions.can_edit(user, layer)

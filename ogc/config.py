@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from layers import permissions
 from layers.models import Layer
 from ogc import crs, queries, records
 
@@ -78,7 +79,8 @@ _extents: dict[tuple[int, int], tuple[list[float], list | None]] = {}
 
 
 def _public_layers() -> list[Layer]:
-    return list(Layer.objects.filter(visibility=Layer.Visibility.PUBLIC).order_by("slug"))
+    # What an anonymous user may see (layers.permissions): public, not deleted.
+    return list(permissions.visible_layers(None).order_by("slug"))
 
 
 def time_field(layer: Layer) -> str | None:
