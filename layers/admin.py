@@ -6,6 +6,7 @@ every layer; only members of a layer's editor groups (and superusers) change its
 Registry rights (create, delete, restore layers; visibility; editor groups) are the
 `layers.*_layer` model permissions."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -363,6 +364,7 @@ class FeatureAdmin(admin.ModelAdmin):
             return super().get_form(request, obj, change=change, **kwargs)
         if obj is not None and not self.has_change_permission(request, obj):
             # View-only: Django renders the fields read-only from the model.
+            kwargs["form"] = forms.ModelForm
             kwargs["fields"] = ["geom", "properties"]
             return super().get_form(request, obj, change=change, **kwargs)
         kwargs["form"] = feature_form_for(layer)

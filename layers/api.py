@@ -24,7 +24,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotAuthenticated, ParseError, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticatedOrReadOnly
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_gis.pagination import GeoJsonPagination
@@ -67,6 +67,12 @@ def _layer_for_write(request, slug: str) -> Layer:
     if not permissions.can_edit(request.user, layer):
         raise PermissionDenied(f"you are not in an editor group of layer {slug!r}")
     return layer
+
+
+class LayerAPIView(APIView):
+    # Rights are checked in the views (layers.permissions): a hidden layer must be 404 before
+    # anything says 401 or 403.
+    permission_classes = [AllowAny]
 
 
 # --- layers ---------------------------------------------------------------------------------
@@ -148,8 +154,7 @@ def _layers_qs(user):
         "editor_groups")
 
 
-class LayerList(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+class LayerList(LayerAPIView):
 
     @extend_schema(responses=LayerSerializer(many=True))
     def get(self, request):
@@ -158,6 +163,8 @@ class LayerList(APIView):
 
     @extend_schema(request=LayerSerializer, responses={201: LayerSerializer})
     def post(self, request):
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
         if not permissions.can_manage(request.user, "add"):
             raise PermissionDenied("creating layers needs the layers.add_layer permission")
         serializer = LayerSerializer(data=request.data, context={"request": request})
@@ -167,8 +174,7 @@ class LayerList(APIView):
                         status=status.HTTP_201_CREATED)
 
 
-class LayerDetail(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+class LayerDetail(LayerAPIView):
 
     def _get(self, request, slug):
         return permissions.get_visible_layer(request.user, slug, _layers_qs(request.user))
@@ -219,7 +225,7 @@ class LayerDetail(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class LayerRestore(APIView):
+class LayerRestore(LayerAPIView):
     """Undo the deletion of a layer (possible for 30 days)."""
 
     @extend_schema(request=None, responses=LayerSerializer)
@@ -353,8 +359,7 @@ def _feature_or_404(layer: Layer, feature_id: int) -> Feature:
     return feature
 
 
-class FeatureList(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+class FeatureList(LayerAPIView):
     parser_classes = [JSONParser]
 
     @extend_schema(responses=FeatureDoc(many=True), parameters=[
@@ -393,8 +398,7 @@ IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=T
                             description="The ETag of the feature as last read")
 
 
-class FeatureDetail(APIView):
-    permission_classes = [IsAuthenticatedOrReadOnly]
+class FeatureDetail(LayerAPIView):
     parser_classes = [JSONParser]
 
     @extend_schema(responses=FeatureDoc)
@@ -472,7 +476,7 @@ class HistoryPagination(PageNumberPagination):
     max_page_size = 1000
 
 
-class LayerHistory(APIView):
+class LayerHistory(LayerAPIView):
     @extend_schema(responses=HistoryDoc(many=True), parameters=[
         OpenApiParameter("batch", OpenApiTypes.UUID), OpenApiParameter("page", int)])
     def get(self, request, slug):
@@ -488,7 +492,7 @@ class LayerHistory(APIView):
         return paginator.get_paginated_response(HistoryDoc(page, many=True).data)
 
 
-class FeatureHistoryView(APIView):
+class FeatureHistoryView(LayerAPIView):
     @extend_schema(responses=HistoryDoc(many=True))
     def get(self, request, slug, feature_id):
         layer = _layer_for_history(request, slug)
@@ -498,7 +502,7 @@ class FeatureHistoryView(APIView):
         return Response(HistoryDoc(entries, many=True).data)
 
 
-class FeatureRevert(APIView):
+class FeatureRevert(LayerAPIView):
     @extend_schema(request=inline_serializer("RevertRequest", {
         "version": serializers.IntegerField()}), responses=FeatureDoc,
         description="Bring the feature back to how it was at `version` (re-created if it "
@@ -540,7 +544,7 @@ class ImportDoc(serializers.ModelSerializer):
                   "report")
 
 
-class LayerImports(APIView):
+class LayerImports(LayerAPIView):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(responses=ImportDoc(many=True))
@@ -588,7 +592,7 @@ class LayerImports(APIView):
                         else status.HTTP_201_CREATED)
 
 
-class ImportRevert(APIView):
+class ImportRevert(LayerAPIView):
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request, slug, batch):
         layer = _layer_for_write(request, slug)

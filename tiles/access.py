@@ -2,9 +2,8 @@
 for everybody else, so its existence is not revealed."""
 
 from django.http import HttpRequest
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed
 
+from layers import permissions
 from layers.models import Layer
 from tiles.params import TileRequestError
 
@@ -14,14 +13,9 @@ TILE_FIELDS = ("id", "slug", "version", "visibility", "geometry_type", "tile_min
 
 
 def is_staff(request: HttpRequest) -> bool:
-    """A staff session, or a staff user's DRF token (how QGIS and scripts authenticate)."""
-    if request.user.is_staff:
-        return True
-    try:
-        found = TokenAuthentication().authenticate(request)
-    except AuthenticationFailed:
-        return False
-    return bool(found and found[0].is_staff)
+    """A staff session, or a staff user's DRF token (how QGIS and scripts authenticate): the
+    one rule of layers.permissions."""
+    return permissions.is_staff(permissions.request_user(request))
 
 
 def visible_layers(request: HttpRequest, slugs: list[str],
