@@ -65,3 +65,26 @@ def moderator(username="moderator") -> User:
     user = User.objects.create_user(username, is_staff=True)  # no password: tests force_login
     user.user_permissions.add(Permission.objects.get(codename="moderate_report"))
     return User.objects.get(pk=user.pk)  # fresh: permissions are cached per instance
+
+
+def purge(category_slugs: list[str], drop_layer: bool) -> None:
+    """Remove what a test committed (for the live server to see): the reports of the given
+    categories with their photo files, their features in the reports layer and its history,
+    the categories, and the layer itself when the test created it."""
+    from layers.models import Feature, FeatureHistory, Layer
+    from reports import conf
+    from reports.models import Photo, Report
+
+    slug = conf.get("REPORTS_LAYER")
+    reports = Report.objects.filter(category__slug__in=category_slugs)
+    ids = list(reports.values_list("pk", flat=True))
+    for photo in Photo.objects.filter(report_id__in=ids):
+        photo.file.delete(save=False)
+    features = Feature.objects.filter(layer__slug=slug, properties__report_id__in=ids)
+    feature_ids = list(features.values_list("pk", flat=True))
+    features.delete()
+    FeatureHistory.objects.filter(layer__slug=slug, feature_id__in=feature_ids).delete()
+    reports.delete()
+    Category.objects.filter(slug__in=category_slugs).delete()
+    if drop_layer:
+        Layer.objects.filter(slug=slug).delete()

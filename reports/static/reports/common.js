@@ -3,7 +3,7 @@
 window.ReportsMap = {
   config: function () { return JSON.parse(document.getElementById("reports-config").textContent); },
   create: function (id, cfg, options) {
-    var map = L.map(id, Object.assign({ zoomControl: true }, options || {}))
+    var map = L.map(id, Object.assign({ zoomControl: true, maxZoom: 19, minZoom: 3 }, options || {}))
       .setView(cfg.center, cfg.zoom);
     if (cfg.basemap && cfg.basemap.url) {
       L.tileLayer(cfg.basemap.url, { attribution: cfg.basemap.attribution, maxZoom: 19 }).addTo(map);
