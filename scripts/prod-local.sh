@@ -37,7 +37,8 @@ REPL_PASSWORD=replicator-local
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
-say() { echo "prod-local: $*"; }
+T0=$SECONDS
+say() { echo "prod-local [$((SECONDS - T0)) s]: $*"; }
 
 web_env() {
   cat <<EOF
@@ -126,12 +127,12 @@ start_redis() {
 
 prepare_app() {
   # The one-shot `migrate` service of the compose file: schema, static files, city data.
-  say "migrate, collectstatic, load_city"
-  run_env .venv/bin/python manage.py migrate --noinput -v 0
-  run_env .venv/bin/python manage.py compilemessages --ignore=.venv -v 0
-  run_env .venv/bin/python manage.py collectstatic --noinput -v 0
-  run_env .venv/bin/python manage.py load_city "${CITY:-kielce}" >/dev/null
-  run_env .venv/bin/python manage.py compute_indicators >/dev/null
+  say "migrate, collectstatic, load_city, compute_indicators"
+  local args=()
+  # Messages are compiled by make; collected static files are reused when present.
+  [ -f "$ROOT/staticfiles/admin/css/base.css" ] && [ "${PROD_COLLECTSTATIC:-}" != 1 ] && args+=(--skip-static)
+  [ -n "$(ls locale/pl/LC_MESSAGES/*.mo 2>/dev/null)" ] || run_env .venv/bin/python manage.py compilemessages --ignore=.venv -v 0
+  run_env .venv/bin/python manage.py prepare_release "${CITY:-kielce}" "${args[@]}"
 }
 
 start_web() {
@@ -147,7 +148,7 @@ start_nginx() {
   local user_line=""
   if is_root; then user_line="user www-data;"; chown -R www-data "$PROD_DIR/nginx-cache" "$NGINX_RUN"; fi
   export NGINX_USER_LINE="$user_line" NGINX_RUN_DIR="$NGINX_RUN" NGINX_LOG_DIR="$LOGS" \
-    NGINX_LISTEN="127.0.0.1:$HTTP_PORT" SDI_UPSTREAM="127.0.0.1:$WEB_PORT" \
+    NGINX_LISTEN="127.0.0.1:$HTTP_PORT default_server" SDI_UPSTREAM="127.0.0.1:$WEB_PORT" \
     STATIC_ROOT="$ROOT/staticfiles" NGINX_CACHE_DIR="$PROD_DIR/nginx-cache"
   local vars='${NGINX_USER_LINE} ${NGINX_RUN_DIR} ${NGINX_LOG_DIR} ${NGINX_LISTEN} ${SDI_UPSTREAM} ${STATIC_ROOT} ${NGINX_CACHE_DIR}'
   envsubst "$vars" < deploy/nginx/sdi.conf.template > "$NGINX_RUN/sdi.conf"
@@ -187,10 +188,14 @@ case "${1:-}" in
       "import secrets; print(secrets.token_urlsafe(50))" > "$PROD_DIR/secret_key"
     chmod 600 "$PROD_DIR/secret_key"
     if is_root; then chown postgres:postgres "$ARCHIVE" "$SOCK"; touch "$LOGS/pg-primary.log" "$LOGS/pg-replica.log"; chown postgres "$LOGS"/pg-*.log; fi
+    say "starting in $PROD_DIR"
     start_primary
+    say "primary up"
     start_replica
+    say "replica up"
     start_redis
     [ -f "$PROD_DIR/.prepared" ] || { prepare_app; touch "$PROD_DIR/.prepared"; }
+    say "web and nginx"
     start_web
     start_nginx
     wait_ready ;;

@@ -139,7 +139,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STORAGES = {
     # Never leaves a partial file on a full disk (sdi/storage.py).
     "default": {"BACKEND": "sdi.storage.AtomicFileSystemStorage"},

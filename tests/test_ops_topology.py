@@ -1,0 +1,372 @@
+"""The local production topology (scripts/prod-local.sh) and failure drills run on it.
+
+One session starts nginx → gunicorn (4 workers, DEBUG off) → PostgreSQL primary + streaming
+replica, and Redis, on ports of their own (never 5433/8000), from var/prod-test; the tests
+break parts of it on purpose and check that the service degrades and recovers as promised;
+the fixture stops everything at the end. Marker `topology` (make test runs it; deselect with
+`-m "not topology"` for a quick run).
+"""
+
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import mapbox_vector_tile
+import psycopg2
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROD_DIR = ROOT / "var" / "prod-test"
+PORTS = {"PROD_HTTP_PORT": 8280, "PROD_WEB_PORT": 8281, "PROD_PG_PORT": 5641,
+         "PROD_REPLICA_PORT": 5642, "PROD_REDIS_PORT": 6491}
+PGBIN = "/usr/lib/postgresql/15/bin"
+# Kielce centre at zoom 12..14: tiles that hold districts (found from the data, see below).
+KIELCE = (20.6286, 50.8536)
+
+# django_db: the session's Kielce fixture needs the test database set up even when only these
+# tests run (pytest-django creates it only for tests that ask); they never touch it.
+pytestmark = [pytest.mark.topology, pytest.mark.django_db]
+
+
+@dataclass
+class Topology:
+    nginx: str
+    web: str
+    env: dict
+
+    def script(self, *args, check=True):
+        return subprocess.run(["scripts/prod-local.sh", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, check=check, timeout=600)
+
+    def manage(self, *args, check=True, **kwargs):
+        return subprocess.run([str(ROOT / ".venv/bin/python"), "manage.py", *args], cwd=ROOT,
+                              env=self.app_env, capture_output=True, text=True, check=check,
+                              timeout=300, **kwargs)
+
+    @property
+    def app_env(self) -> dict:
+        out = self.script("env").stdout
+        return dict(os.environ, **dict(line.split("=", 1) for line in out.splitlines() if line))
+
+    def pg(self, port_name: str, dbname: str = "sdi"):
+        return psycopg2.connect(host=str(PROD_DIR / "pgrun"), port=PORTS[port_name],
+                                user="postgres", dbname=dbname)
+
+    def pg_ctl(self, cluster: str, *args):
+        cmd = [f"{PGBIN}/pg_ctl", "-D", str(PROD_DIR / cluster), *args]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+
+def get(url: str, headers: dict | None = None, timeout: float = 30):
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
+    import math
+
+    n = 2 ** z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+@pytest.fixture(scope="session")
+def topology():
+    env = dict(os.environ, PROD_DIR=str(PROD_DIR), BASEMAP_URL="", WEB_WORKERS="3",
+               **{k: str(v) for k, v in PORTS.items()})
+    env.pop("DATABASE_URL", None)
+    top = Topology(nginx=f"http://127.0.0.1:{PORTS['PROD_HTTP_PORT']}",
+                   web=f"http://127.0.0.1:{PORTS['PROD_WEB_PORT']}", env=env)
+    started = top.script("start", check=False)
+    if started.returncode != 0:
+        top.script("stop", check=False)
+        pytest.fail(f"prod-local.sh start failed:\n{started.stdout}\n{started.stderr}")
+    yield top
+    top.script("start", check=False)  # whatever a drill left down, so that stop is clean
+    top.script("stop", check=False)
+
+
+def district_tile(z: int = 13) -> str:
+    x, y = tile_xy(*KIELCE, z)
+    return f"/tiles/okregi-wyborcze/{z}/{x}/{y}.pbf"
+
+
+def features_in(body: bytes, layer: str) -> int:
+    return len(mapbox_vector_tile.decode(body).get(layer, {}).get("features", []))
+
+
+def test_topology_serves_through_nginx_with_tile_cache_etags_and_metrics(topology):
+    status, _, body = get(topology.nginx + "/readyz")
+    assert status == 200
+    checks = json.loads(body)["checks"]
+    assert checks["database"] == "ok" and checks["cache"] == "ok"
+    assert checks["replica"].startswith("ok")
+
+    path = district_tile() + f"?probe={time.time_ns()}"  # a key no earlier run has cached
+    status, h1, body = get(topology.nginx + path)
+    assert status == 200 and h1["X-Cache-Status"] == "MISS"
+    assert features_in(body, "okregi-wyborcze") >= 1
+    status, h2, body2 = get(topology.nginx + path)
+    assert status == 200 and h2["X-Cache-Status"] == "HIT" and body2 == body
+    assert h2["ETag"] == h1["ETag"]
+    # nginx answers a revalidation with our ETag itself.
+    status, h3, _ = get(topology.nginx + path, {"If-None-Match": h1["ETag"]})
+    assert status == 304 and h3["X-Cache-Status"] == "HIT"
+
+    # Static files come from nginx, compressed copies included; /metrics is not public.
+    status, h, _ = get(topology.nginx + "/static/admin/css/base.css")
+    assert status == 200 and "X-Request-ID" not in h and h["Server"].startswith("nginx")
+    assert get(topology.nginx + "/metrics")[0] == 404
+
+    # Request ids: nginx makes one, Django logs it (JSON) and returns it.
+    status, h, _ = get(topology.nginx + "/api/indicators/")
+    rid = h["X-Request-ID"]
+    assert status == 200 and len(rid) == 32
+    time.sleep(0.5)
+    access = (PROD_DIR / "log" / "access.log").read_text().splitlines()
+    assert any(json.loads(line)["request_id"] == rid for line in access[-50:])
+    app_lines = [json.loads(line) for line in
+                 (PROD_DIR / "log" / "gunicorn.log").read_text().splitlines()
+                 if line.startswith("{")]
+    mine = [r for r in app_lines if r.get("request_id") == rid]
+    assert mine and mine[-1]["path"] == "/api/indicators/" and mine[-1]["status"] == 200
+
+    # Metrics, added up over the workers: latency per endpoint, tile cache, pool use.
+    status, _, text = get(topology.web + "/metrics")
+    text = text.decode()
+    assert status == 200
+    assert 'sdi_http_request_duration_seconds_count{endpoint="/api/indicators/",method="GET"}' \
+        in text
+    assert 'sdi_tile_cache_total{result="miss"}' in text
+    assert "sdi_tile_generation_seconds_count" in text
+    assert 'sdi_db_connections_open{alias="default"}' in text
+    assert 'sdi_db_backends{alias="replica"' in text
+
+
+def _edit_district_name(topology, new_name: str | None = None) -> None:
+    """An editor saving a feature, through the one write path (layers.editing). Without a new
+    name, puts the original back (from the feature's history)."""
+    code = (
+        "from layers.models import Feature, FeatureHistory\n"
+        "from layers import editing\n"
+        "f = Feature.objects.filter(layer__slug='okregi-wyborcze').order_by('id').first()\n"
+        "key = f.layer.name_field\n"
+        f"new = {new_name!r}\n"
+        "if new is None:\n"
+        "    first = FeatureHistory.objects.filter(feature_id=f.id).order_by('at', 'id').first()\n"
+        "    new = (first.before or first.after)['properties'][key]\n"
+        "editing.update_feature(f.id, properties={key: new}, replace=False, channel='drill')\n"
+    )
+    topology.manage("shell", "-c", code)
+
+
+def _etag(topology, path, cookies: str = ""):
+    status, h, _ = get(topology.web + path, {"Cookie": cookies} if cookies else {})
+    assert status in (200, 204), status
+    return h["ETag"]
+
+
+def test_reads_go_to_the_replica_and_an_editor_reads_their_own_write(topology):
+    path = district_tile(12)
+    before = _etag(topology, path)
+    replica = topology.pg("PROD_REPLICA_PORT")
+    replica.autocommit = True
+    with replica.cursor() as cur:
+        cur.execute("SELECT pg_wal_replay_pause()")
+    try:
+        _edit_district_name(topology, f"drill {time.time_ns()}")
+        # Anonymous readers are on the (paused) replica: still the old layer version.
+        assert _etag(topology, path) == before
+        # The editor's browser carries the read-your-writes cookie: primary, new version.
+        sticky = f"sdi_primary={time.time() + 10:.3f}"
+        assert _etag(topology, path, sticky) != before
+        # An expired cookie is worth nothing.
+        assert _etag(topology, path, f"sdi_primary={time.time() - 1:.3f}") == before
+    finally:
+        with replica.cursor() as cur:
+            cur.execute("SELECT pg_wal_replay_resume()")
+        replica.close()
+        _edit_district_name(topology)
+    deadline = time.monotonic() + 30
+    while _etag(topology, path) == before:
+        assert time.monotonic() < deadline, "replica never caught up"
+        time.sleep(0.2)
+
+
+def _sweep(topology, n: int = 30, start: int = 0) -> list[int]:
+    """Anonymous reads that reach the database: uncached tiles, pages, OGC items, the API."""
+    statuses = []
+    x0, y0 = tile_xy(*KIELCE, 15)
+    for i in range(start, start + n):
+        x, y = x0 + i % 6 - 3, y0 + i // 6 % 6 - 3
+        statuses.append(get(topology.web + f"/tiles/placowki-oswiatowe/15/{x}/{y}.pbf"
+                            f"?sweep={time.time_ns()}")[0])
+    for path in ("/", "/api/indicators/", "/ogc/collections/biblioteki/items?f=json",
+                 "/tiles/biblioteki.json"):
+        statuses.append(get(topology.web + path)[0])
+    return statuses
+
+
+def test_replica_down_reads_fall_back_to_the_primary(topology):
+    topology.pg_ctl("pg-replica", "-m", "immediate", "stop")
+    try:
+        statuses = _sweep(topology)
+        assert all(s in (200, 204) for s in statuses), statuses
+        status, _, body = get(topology.web + "/readyz")
+        assert status == 200  # the primary serves: this node stays in the balancer
+        assert json.loads(body)["checks"]["replica"].startswith("error")
+    finally:
+        topology.script("start")  # starts the replica again; it catches up by streaming
+    deadline = time.monotonic() + 60
+    while not json.loads(get(topology.web + "/readyz")[2])["checks"]["replica"].startswith("ok"):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert all(s in (200, 204) for s in _sweep(topology, 6))
+
+
+def test_redis_down_tiles_are_served_uncached_without_errors(topology):
+    subprocess.run(["redis-cli", "-p", str(PORTS["PROD_REDIS_PORT"]), "shutdown", "nosave"],
+                   capture_output=True, timeout=30)
+    try:
+        statuses = _sweep(topology, 36, start=100)
+        assert all(s in (200, 204) for s in statuses), statuses
+        status, _, body = get(topology.web + district_tile(12))
+        assert status == 200 and features_in(body, "okregi-wyborcze") >= 1
+        status, _, body = get(topology.web + "/readyz")
+        assert status == 200
+        ready = json.loads(body)
+        assert ready["status"] == "degraded" and ready["checks"]["cache"].startswith("error")
+        metrics = get(topology.web + "/metrics")[2].decode()
+        assert 'sdi_cache_errors_total{operation="get"}' in metrics
+    finally:
+        topology.script("start")
+    assert json.loads(get(topology.web + "/readyz")[2])["checks"]["cache"] == "ok"
+
+
+def test_primary_restart_errors_only_during_the_restart_then_recovers(topology):
+    """Requests keep coming while PostgreSQL restarts; gunicorn is never touched."""
+    results: list[tuple[float, int]] = []
+    stop = threading.Event()
+    # The editor's cookie sends reads to the primary too: every request here needs it.
+    sticky = {"Cookie": f"sdi_primary={time.time() + 3600:.3f}"}
+
+    def hammer():
+        while not stop.is_set():
+            for path in ("/api/indicators/", "/tiles/biblioteki.json", "/readyz"):
+                try:
+                    status = get(topology.web + path, sticky, timeout=15)[0]
+                except OSError:
+                    status = 0
+                results.append((time.monotonic(), status))
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    down = time.monotonic()
+    topology.pg_ctl("pg-primary", "-m", "fast", "-w", "restart")
+    up = time.monotonic()
+    time.sleep(5)
+    stop.set()
+    for t in threads:
+        t.join(30)
+
+    before = [s for t, s in results if t < down]
+    during = [s for t, s in results if down <= t <= up + 2]
+    after = [s for t, s in results if t > up + 2]
+    assert before and after and all(s == 200 for s in before), before
+    assert all(s == 200 for s in after), f"not recovered: {after}"
+    # During the restart: only the honest "try again" answer, never a 500.
+    assert all(s in (200, 503) for s in during), during
+
+
+def _drill_city(tmp: Path, n: int) -> Path:
+    folder = tmp / "drill"
+    folder.mkdir(parents=True)
+    features = [{"type": "Feature", "properties": {"n": i, "note": "synthetic drill point"},
+                 "geometry": {"type": "Point",
+                              "coordinates": [20.55 + (i % 400) * 0.0004,
+                                              50.80 + (i // 400) * 0.0004]}}
+                for i in range(n)]
+    (folder / "points.geojson").write_text(json.dumps(
+        {"type": "FeatureCollection", "features": features}))
+    (folder / "city.yaml").write_text(
+        "city: {name: Drill, data_dir: drill}\n"
+        "layers:\n"
+        "  - slug: drill-synthetic-points\n"
+        "    title_pl: 'Dane syntetyczne: ćwiczenie awarii importu'\n"
+        "    title_en: 'Synthetic data: import failure drill'\n"
+        "    visibility: staff\n"
+        "    geometry_type: Point\n"
+        "    sources: [{file: points.geojson}]\n")
+    return tmp
+
+
+def _drill_count(topology) -> int | None:
+    conn = topology.pg("PROD_PG_PORT")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT id FROM layers_layer WHERE slug = 'drill-synthetic-points'")
+            row = cur.fetchone()
+            if row is None:
+                return None
+            cur.execute("SELECT count(*) FROM layers_feature WHERE layer_id = %s", row)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_worker_killed_mid_import_leaves_all_or_nothing(topology, tmp_path):
+    n = 120_000
+    data_dir = _drill_city(tmp_path, n)
+    env = dict(topology.app_env, CITY_DATA_DIRS=str(data_dir))
+    cmd = [str(ROOT / ".venv/bin/python"), "manage.py", "load_city", "drill"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    backends = []
+    conn = topology.pg("PROD_PG_PORT")
+    conn.autocommit = True
+    try:
+        deadline = time.monotonic() + 120
+        while not backends:  # the rows are on their way into PostgreSQL: now kill it
+            assert proc.poll() is None and time.monotonic() < deadline, "import ended first"
+            with conn.cursor() as cur:
+                cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = 'sdi' AND "
+                            "pid <> pg_backend_pid() AND query ILIKE '%%_staging%%'")
+                backends = [pid for (pid,) in cur.fetchall()]
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait(30)
+        assert proc.returncode == -9
+        deadline = time.monotonic() + 60
+        while True:  # PostgreSQL rolls back once it sees the client gone
+            with conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                            [backends])
+                if cur.fetchone()[0] == 0:
+                    break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert _drill_count(topology) in (None, n)
+        # Run again to the end: every row, once.
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert _drill_count(topology) == n
+    finally:
+        conn.close()
+        topology.manage("shell", "-c", "from layers.models import Layer; Layer.all_objects"
+                        ".filter(slug='drill-synthetic-points').delete()")
