@@ -10,9 +10,10 @@ Checks (each counts the features it flags, with up to 10 example ids):
                      (the boundary layer itself is not checked against itself)
   duplicates_1m      another feature of the same layer lies within 1 m: every vertex of each
                      within 1 m of the other (Hausdorff distance ≤ 1 m, in EPSG:2180)
-  crs                the layer's native CRS is undeclared or unknown to PROJ, or its features
-                     lie far from the city (the signature of a wrong CRS or swapped axes);
-                     a layer-level check: it flags all features or none
+  crs                the layer's native CRS is undeclared or unknown to PROJ, or most of its
+                     features lie more than FAR_FROM_CITY_M from the city (the signature of a
+                     wrong CRS or swapped axes); a layer-level check: it flags all features
+                     or none
 Score of a check: 100 × (1 − flagged / features); of a layer: the mean of its check scores.
 A layer without features has no score (None), not a perfect one.
 """
@@ -26,8 +27,8 @@ from layers.models import Feature, Layer
 FEATURES = Feature._meta.db_table
 OUTSIDE_TOLERANCE_M = 50
 DUPLICATE_M = 1.0
-# Features whose extent centre is further than this from the city centre betray a CRS problem.
-FAR_FROM_CITY_M = 50_000
+# Most of a layer further than this from the city betrays a CRS problem.
+FAR_FROM_CITY_M = 20_000
 EXAMPLES = 10
 
 
@@ -108,16 +109,19 @@ def _crs_check(layer: Layer, boundary: Layer | None, total: int) -> dict:
         except CRSError:
             problems.append(f"native CRS {code!r} unknown to PROJ")
     if boundary is not None and boundary.pk != layer.pk:
-        rows = _fetch(
-            f"""SELECT ST_Distance(
-                  ST_Centroid(ST_SetSRID(ST_Extent(l.geom)::geometry, 4326))::geography,
-                  (SELECT ST_Centroid(ST_SetSRID(ST_Extent(geom)::geometry, 4326))::geography
-                   FROM {FEATURES} WHERE layer_id = %s))
-                FROM {FEATURES} l WHERE l.layer_id = %s""", [boundary.pk, layer.pk])
-        distance = rows[0][0] if rows else None
-        if distance is not None and distance > FAR_FROM_CITY_M:
-            problems.append(f"features centred {distance / 1000:.0f} km from the city: "
-                            "wrong CRS or swapped axes?")
+        far, = _fetch(
+            f"""WITH city AS (SELECT ST_Transform(ST_Union(geom), 2180) AS g
+                              FROM {FEATURES} WHERE layer_id = %s)
+                SELECT count(*) FROM {FEATURES} f, city
+                WHERE f.layer_id = %s
+                  AND NOT ST_DWithin(ST_Transform(f.geom, 2180), city.g, %s)""",
+            [boundary.pk, layer.pk, FAR_FROM_CITY_M])[0]
+        # One stray feature is an outlier (outside_city counts it); most of a layer far away
+        # is the signature of coordinates read in the wrong CRS or with swapped axes.
+        if far > total / 2:
+            problems.append(f"{far} of {total} features lie more than "
+                            f"{FAR_FROM_CITY_M // 1000} km from the city: wrong CRS or "
+                            "swapped axes?")
     flagged = total if problems else 0
     return {"check": "crs", "flagged": flagged, "examples": [],
             "detail": "; ".join(problems) or f"native CRS {layer.native_crs}",
