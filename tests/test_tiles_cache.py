@@ -169,7 +169,8 @@ def redis_gunicorn(kielce, django_db_blocker, redis_url):
     log = open(ROOT / "var" / "test-gunicorn-redis.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "sdi.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", "3", "--threads", "8", "--timeout", "60"],
+         "--bind", f"127.0.0.1:{port}", "--workers", "3", "--threads", "8", "--timeout", "60",
+         "--no-control-socket"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
