@@ -33,9 +33,11 @@ REPLICA = "replica"
 STICKY_COOKIE = "sdi_primary"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
-# Per request (contextvars: correct under threads and async alike). True = read from primary.
-_use_primary: contextvars.ContextVar[bool] = contextvars.ContextVar("sdi_use_primary",
-                                                                    default=True)
+# Per request (contextvars: correct under threads and async alike): where this request reads,
+# decided once at its start, so that a replica coming back mid-request is not used unchecked.
+# Outside requests (commands, shell, tests) everything reads from the primary.
+_read_alias: contextvars.ContextVar[str] = contextvars.ContextVar("sdi_read_alias",
+                                                                  default=PRIMARY)
 _wrote: contextvars.ContextVar[bool] = contextvars.ContextVar("sdi_wrote", default=False)
 _replica_down_until = 0.0
 
@@ -66,9 +68,7 @@ def mark_replica_down(exc: Exception) -> None:
 
 
 def read_alias() -> str:
-    if not _use_primary.get() and replica_available():
-        return REPLICA
-    return PRIMARY
+    return _read_alias.get()
 
 
 def replica_lag(cursor) -> float | None:
@@ -119,15 +119,19 @@ def _reads_from_primary(request) -> bool:
         return False
 
 
-def _check_replica() -> None:
+def _replica_usable() -> bool:
     """Connect (or health-check the persistent connection) before the request relies on it."""
+    if not replica_available():
+        return False
     conn = connections[REPLICA]
     try:
         conn.close_if_health_check_failed()
         conn.ensure_connection()
+        return True
     except DatabaseError as exc:
         conn.close()
         mark_replica_down(exc)
+        return False
 
 
 class ReplicaRoutingMiddleware:
@@ -135,15 +139,13 @@ class ReplicaRoutingMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        primary = _reads_from_primary(request)
-        if not primary and replica_available():
-            _check_replica()
-        tokens = _use_primary.set(primary), _wrote.set(False)
+        use_replica = not _reads_from_primary(request) and _replica_usable()
+        tokens = _read_alias.set(REPLICA if use_replica else PRIMARY), _wrote.set(False)
         try:
             response = self.get_response(request)
             wrote = _wrote.get()
         finally:
-            _use_primary.reset(tokens[0])
+            _read_alias.reset(tokens[0])
             _wrote.reset(tokens[1])
         if wrote or request.method not in SAFE_METHODS:
             # The value is the expiry time: the server needs no state to honour it, and a

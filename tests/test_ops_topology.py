@@ -58,11 +58,14 @@ class Topology:
         return psycopg2.connect(host=str(PROD_DIR / "pgrun"), port=PORTS[port_name],
                                 user="postgres", dbname=dbname)
 
-    def pg_ctl(self, cluster: str, *args):
-        cmd = [f"{PGBIN}/pg_ctl", "-D", str(PROD_DIR / cluster), *args]
+    def pg_ctl(self, cluster: str, action: str, *args):
+        # -l: a (re)started server must not write to our pipe (it would keep it open forever).
+        cmd = [f"{PGBIN}/pg_ctl", "-D", str(PROD_DIR / cluster), action, *args,
+               "-l", str(PROD_DIR / "log" / f"{cluster}.log")]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=120)
 
 
 def get(url: str, headers: dict | None = None, timeout: float = 30):
@@ -221,7 +224,7 @@ def _sweep(topology, n: int = 30, start: int = 0) -> list[int]:
 
 
 def test_replica_down_reads_fall_back_to_the_primary(topology):
-    topology.pg_ctl("pg-replica", "-m", "immediate", "stop")
+    topology.pg_ctl("pg-replica", "stop", "-m", "immediate")
     try:
         statuses = _sweep(topology)
         assert all(s in (200, 204) for s in statuses), statuses
@@ -277,7 +280,7 @@ def test_primary_restart_errors_only_during_the_restart_then_recovers(topology):
         t.start()
     time.sleep(2)
     down = time.monotonic()
-    topology.pg_ctl("pg-primary", "-m", "fast", "-w", "restart")
+    topology.pg_ctl("pg-primary", "restart", "-m", "fast", "-w")
     up = time.monotonic()
     time.sleep(5)
     stop.set()
