@@ -9,6 +9,7 @@ one grouped query.
 from dataclasses import dataclass, field
 
 from django.contrib.gis.db.models import Extent
+from django.core.cache import cache
 from django.db.models import Count
 
 from layers.models import Feature, Layer
@@ -35,15 +36,32 @@ class Dataset:
         return self.layer.slug
 
 
-def _quality(layer: Layer) -> dict | None:
-    """A quality score where the registry has one (the indicators app's layer checks);
-    None when the layer has not been scored."""
-    score = getattr(layer, "quality_score", None)
-    if score is None:
-        report = layer.load_report or {}
-        score = (report.get("quality") or {}).get("score") if isinstance(
-            report.get("quality"), dict) else None
-    return {"score": score} if score is not None else None
+def _quality(layer: Layer, boundary: Layer | None) -> dict | None:
+    """The layer's quality score from the indicators app's checks (PostGIS), cached per layer
+    version: every edit bumps the version, so a cached score is never out of date. None when
+    the checks are unavailable or the layer has no features to score."""
+    try:
+        from indicators.quality import check_layer
+    except ImportError:
+        return None
+    city = f"{boundary.pk}@{boundary.version}" if boundary else "-"
+    key = f"portal:quality:{layer.pk}@{layer.version}:{city}"
+    found = cache.get(key)
+    if found is None:
+        result = check_layer(layer, boundary)
+        found = {"score": result["score"],
+                 "flagged": [(c["check"], c["flagged"]) for c in result["checks"]
+                             if c["flagged"]]}
+        cache.set(key, found, 24 * 3600)
+    if found["score"] is None:
+        return None
+    return {"score": found["score"],
+            "flagged": [(text.quality_check(name), n) for name, n in found["flagged"]]}
+
+
+def _boundary() -> Layer | None:
+    return (Layer.objects.filter(role=Layer.Role.BOUNDARY, visibility=Layer.Visibility.PUBLIC)
+            .order_by("id").first())
 
 
 def datasets(public_only: bool = True) -> list[Dataset]:
@@ -54,12 +72,14 @@ def datasets(public_only: bool = True) -> list[Dataset]:
         Feature.objects.filter(layer__in=layers).values("layer_id")
         .annotate(n=Count("id"), extent=Extent("geom")))}
     result = []
+    boundary = _boundary()
     for la in layers.order_by("title_pl"):
         st = stats.get(la.id, {})
         result.append(Dataset(
             layer=la, title=localized(la, "title") or la.slug,
             description=localized(la, "description"), feature_count=st.get("n", 0),
-            extent=st.get("extent"), quality=_quality(la), theme_label=text.theme(la.theme),
+            extent=st.get("extent"), quality=_quality(la, boundary),
+            theme_label=text.theme(la.theme),
             frequency_label=text.frequency(la.update_frequency), keywords=list(la.keywords)))
     return result
 

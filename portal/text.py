@@ -24,6 +24,8 @@ UNITS = {
     "szt./km²": pgettext_lazy("unit", "per km²"),
     "szt.": pgettext_lazy("unit", "count"),
     "głosy": pgettext_lazy("unit", "votes"),
+    "osoby": pgettext_lazy("unit", "persons"),
+    "szt./1000 mieszk.": pgettext_lazy("unit", "per 1,000 residents"),
     "%": "%",
     "km²": "km²",
 }
@@ -51,6 +53,21 @@ STATUSES = {"ok": gettext_noop("current"),
             "stale": gettext_noop("stale: an input layer changed since"),
             "disputed": gettext_noop("disputed: sources disagree"),
             "missing": gettext_noop("no data")}
+
+
+QUALITY_CHECKS = {
+    "invalid_geometry": gettext_noop("invalid geometries"),
+    "empty_geometry": gettext_noop("empty geometries"),
+    "geometry_type": gettext_noop("wrong geometry type"),
+    "required_empty": gettext_noop("required attributes empty"),
+    "outside_city": gettext_noop("features outside the city"),
+    "duplicates_1m": gettext_noop("duplicates within 1 m"),
+    "crs": gettext_noop("coordinate reference system problems"),
+}
+
+
+def quality_check(name: str) -> str:
+    return _(QUALITY_CHECKS[name]) if name in QUALITY_CHECKS else name
 
 
 def unit(stored: str) -> str:

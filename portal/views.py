@@ -243,10 +243,12 @@ def district(request, slug):
     siblings = [(a.slug, a.name(lang())) for a in area_lib.all_areas()[layer.slug]]
     return render(request, "portal/district.html", {
         "area": area, "name": area.name(lang()), "layer": layer,
-        "layer_title": localized(layer, "title"), "rows": rows, "nav": "districts",
+        "layer_title": localized(layer, "title"), "rows": [r for r in rows if r["periods"]],
+        "gaps": [r for r in rows if not r["periods"]], "nav": "districts",
         "outline": json.loads(area_lib.outline(area.id)), "siblings": siblings,
         "chart": [{"code": r["code"], "name": r["name"], "unit": r["unit"],
-                   "decimals": r["decimals"], "periods": r["periods"]} for r in rows],
+                   "decimals": r["decimals"], "periods": r["periods"]}
+                  for r in rows if r["periods"]],
         "city": _city()["name"], "areas_count": len(siblings),
         "strings": {"area": area.name(lang()), "city": _("City"), "noData": _("no data"),
                     "median": _("Median of areas")},

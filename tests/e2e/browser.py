@@ -21,6 +21,9 @@ def page(base_url: str, width: int = 1280, height: int = 800):
         context = pw.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=ARGS,
             viewport={"width": width, "height": height})
+        # Chromium keeps 250 resource timings by default; a map loads more (tiles), and the
+        # tests measure page weight from these entries.
+        context.add_init_script("performance.setResourceTimingBufferSize(10000)")
         pg = context.new_page()
         pg.foreign_requests = []
 

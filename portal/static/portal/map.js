@@ -9,6 +9,21 @@
   var LANG = document.documentElement.lang || "pl";
   // Leaflet >= 1.8 dropped DomEvent.fakeStop, which VectorGrid 1.3.0 still calls on click.
   if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function (e) { e._stopped = true; }; }
+  // VectorGrid 1.3.0 hands a clicked point to Leaflet 1.9's _fireDOMEvent, which treats it as a
+  // marker and reads its (absent) latlng: a TypeError. Its own hit test is kept; the event is
+  // fired on the feature directly and bubbles to the grid's "click" listeners.
+  L.Canvas.Tile.prototype._onClick = function (e) {
+    var point = this._map.mouseEventToLayerPoint(e).subtract(this.getOffset()), hit = null;
+    for (var id in this._layers) {
+      var layer = this._layers[id];
+      if (layer.options.interactive && layer._containsPoint(point) &&
+          !this._map._draggableMoved(layer)) { hit = layer; }
+    }
+    if (hit) {
+      L.DomEvent.fakeStop(e);
+      hit.fire("click", { originalEvent: e, latlng: this._map.mouseEventToLatLng(e) }, true);
+    }
+  };
 
   var $ = function (id) { return document.getElementById(id); };
   var sel = { indicator: $("indicator"), areas: $("areas"), period: $("period") };
@@ -25,6 +40,7 @@
 
   var state = cfg.state;
   var map = L.map("map", { zoomControl: true }).setView(cfg.center, cfg.zoom);
+  window.sdiMap = map;  // for the browser tests (they click places by their coordinates)
   map.createPane("choropleth").style.zIndex = 350;
   map.createPane("highlight").style.zIndex = 420;
   map.createPane("features").style.zIndex = 450;
@@ -36,7 +52,6 @@
 
   var choropleth = null, legend = null, overlayGrid = null, highlight = null;
   var areaData = null;      // JSON of the open area (/districts/<slug>.json)
-  var featureClickAt = 0;   // a feature click also reaches the map; the area lookup skips it
   var lastFocus = null;
 
   function fmt(value, decimals) {
@@ -122,7 +137,9 @@
   var drawing = 0;
   function draw() {
     var ind = byCode[sel.indicator.value], ticket = ++drawing;
+    // For tests and tools: which indicator's legend is shown and whose tiles have all loaded.
     document.body.dataset.ready = "";
+    document.body.dataset.tiles = "";
     return getJSON(url(cfg.urls.legend)).then(function (data) {
       if (ticket !== drawing) { return; }
       legend = data;
@@ -134,6 +151,8 @@
         vectorTileLayerStyles: { indicator: style },
         interactive: false,
         maxNativeZoom: 16
+      }).on("load", function () {
+        if (ticket === drawing) { document.body.dataset.tiles = sel.indicator.value; }
       }).addTo(map);
       saveState();
       if (areaData) { renderArea(); }
@@ -178,7 +197,6 @@
         attribution: slugs.map(function (s) { return overlayBySlug[s].attribution; })
           .filter(Boolean).join(" · ")
       }).on("click", function (e) {
-        featureClickAt = Date.now();
         showFeature(e.layer.properties, layerOf.get(e.layer.properties));
       }).addTo(map);
     }
@@ -343,9 +361,21 @@
     }).then(function () { d.removeAttribute("aria-busy"); });
   }
 
-  map.on("click", function (e) {
-    if (Date.now() - featureClickAt < 300) { return; }
-    getJSON(url(cfg.urls.at, { lat: e.latlng.lat.toFixed(6), lon: e.latlng.lng.toFixed(6) }))
+  // Areas are found by the server (point in polygon in PostGIS), not by the tiles: with an
+  // overlay on top, VectorGrid's canvas swallows clicks that hit none of its features, and
+  // Leaflet's map "click" never fires. So the container's DOM click is used.
+  var downAt = null;
+  map.getContainer().addEventListener("mousedown", function (e) {
+    downAt = [e.clientX, e.clientY];
+  });
+  map.getContainer().addEventListener("click", function (e) {
+    if (e.target.closest(".leaflet-control")) { return; }
+    if (downAt && Math.abs(e.clientX - downAt[0]) + Math.abs(e.clientY - downAt[1]) > 6) {
+      return;  // the end of a drag, not a click
+    }
+    if (e._stopped) { return; }  // the click opened a feature
+    var ll = map.mouseEventToLatLng(e);
+    getJSON(url(cfg.urls.at, { lat: ll.lat.toFixed(6), lon: ll.lng.toFixed(6) }))
       .then(function (a) { openArea(a.slug); })
       .catch(function () { closeDetail(); });
   });
@@ -362,24 +392,22 @@
         indicator: ind.name + (ind.unit ? " [" + ind.unit + "]" : ""),
         areas: data.areas_title, period: data.period })));
       var head = el("tr");
-      [S.rank, S.area, S.value, S.open].forEach(function (h, i) {
-        head.appendChild(el("th", { scope: "col", "class": i === 2 ? "num" : "" }, h));
+      [S.rank, S.area, S.value].forEach(function (h, i) {
+        head.appendChild(el("th", { scope: "col", "class": i !== 1 ? "num" : "" }, h));
       });
       var thead = el("thead"); thead.appendChild(head); table.appendChild(thead);
       var tbody = el("tbody");
       data.rows.forEach(function (r) {
         var tr = el("tr");
         tr.appendChild(el("td", { "class": "num" }, r.rank ? String(r.rank) : "–"));
-        var th = el("th", { scope: "row" }, r.name);
+        // The area's name opens its panel: the keyboard way to what a click on the map does.
+        var th = el("th", { scope: "row" });
+        th.appendChild(el("button", { type: "button", "class": "link", "data-slug": r.slug },
+          r.name));
         if (r.detail) { th.appendChild(el("span", { "class": "muted block" }, r.detail)); }
         tr.appendChild(th);
         tr.appendChild(el("td", { "class": r.value === null ? "num nodata" : "num" },
           withUnit(r.value, ind)));
-        var td = el("td");
-        var b = el("button", { type: "button", "class": "link", "data-slug": r.slug }, S.open);
-        b.setAttribute("aria-label", S.open + ": " + r.name);
-        td.appendChild(b);
-        tr.appendChild(td);
         tbody.appendChild(tr);
       });
       table.appendChild(tbody);

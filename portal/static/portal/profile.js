@@ -55,7 +55,7 @@
         tooltip: { callbacks: { label: function (c) {
           return c.dataset.label + ": " + f(c.raw) + (ind.unit ? " " + ind.unit : "");
         } } } },
-      scales: { x: { ticks: { font: { size: 9 } } },
+      scales: { x: { display: false },
         y: { beginAtZero: true, ticks: { font: { size: 9 }, maxTicksLimit: 3 } } }
     };
     canvas.width = 160; canvas.height = 64;
@@ -69,12 +69,12 @@
             borderColor: "#E69F00", backgroundColor: "#E69F00", borderDash: [4, 3] }
         ] } });
     } else if (periods.length === 1) {
+      // Area against the median of the layer's areas. Not against the city value: for counts
+      // and sums the city total is not comparable with one area's figure.
       var p = periods[0];
-      var labels = [S.area, S.median], values = [p.value, p.median];
-      if (p.city !== null && p.city !== undefined) { labels.push(S.city); values.push(p.city); }
-      new Chart(canvas, { type: "bar", options: common, data: { labels: labels,
-        datasets: [{ label: ind.name, data: values,
-          backgroundColor: ["#17324d", "#E69F00", "#009E73"] }] } });
+      new Chart(canvas, { type: "bar", options: common, data: { labels: [S.area, S.median],
+        datasets: [{ label: ind.name, data: [p.value, p.median],
+          backgroundColor: ["#17324d", "#E69F00"] }] } });
     }
   });
 }());

@@ -1,0 +1,114 @@
+"""District profile, compare and the open data catalogue in headless Chromium: charts and maps
+drawn, print layout, search with and without Polish diacritics, phones without horizontal
+scroll, nothing fetched from outside the server."""
+
+import json
+import re
+
+import pytest
+
+from indicators.models import IndicatorValue
+from layers.models import Feature, Layer
+from tests.e2e.browser import page
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
+
+PAGES = ["/", "/districts/", "/districts/okreg-1/", "/districts/obwod-12/",
+         "/compare/?areas=okreg-1,okreg-2,okreg-5", "/data/", "/data/?q=szkoly",
+         "/data/placowki-oswiatowe/", "/districts/nowhere/"]
+
+
+def _settle(pg):
+    pg.wait_for_load_state("networkidle")
+    pg.wait_for_timeout(300)
+
+
+def test_profile_draws_charts_and_locator_and_prints_cleanly(live_url, artifacts):
+    area = next(f for f in Feature.objects.filter(layer__slug="okregi-wyborcze")
+                if int(f.properties["NR_OKR"]) == 3)
+    with page(live_url) as pg:
+        pg.goto(f"{live_url}/districts/okreg-3/")
+        _settle(pg)
+        pg.screenshot(path=str(artifacts / "profile.png"), full_page=True)
+        charts = pg.evaluate("""Array.from(document.querySelectorAll("canvas[data-code]"))
+                                .filter(c => Chart.getChart(c)).length""")
+        rows = pg.locator("table.profile tbody tr").count()
+        assert charts == rows and rows >= 8
+        assert pg.locator("#locator canvas, #locator path").count() >= 1
+        votes = pg.locator('tr[data-code="budget-votes"] td.value').inner_text()
+        pg.emulate_media(media="print")
+        assert pg.locator(".topbar").is_hidden() and pg.locator(".actions").is_hidden()
+        assert pg.locator("table.profile").is_visible()
+        pg.screenshot(path=str(artifacts / "profile-print.png"), full_page=True)
+        assert pg.foreign_requests == []
+    stored = IndicatorValue.objects.get(indicator__code="budget-votes", area=area,
+                                        period="2017").value
+    assert re.sub(r"\D", "", votes.splitlines()[0]) == str(round(stored))
+
+
+def test_profile_area_picker_goes_to_another_area(live_url):
+    with page(live_url) as pg:
+        pg.goto(f"{live_url}/districts/okreg-1/")
+        pg.select_option("#sibling", "okreg-4")
+        pg.wait_for_url(re.compile(r".*/districts/okreg-4/$"))
+        assert pg.locator("h1").inner_text() == "Okręg 4"
+
+
+def test_compare_page_draws_a_bar_per_area(live_url, artifacts):
+    with page(live_url) as pg:
+        pg.goto(f"{live_url}/compare/?areas=okreg-1,okreg-2,okreg-5")
+        _settle(pg)
+        pg.screenshot(path=str(artifacts / "compare.png"), full_page=True)
+        bars = pg.evaluate("""Chart.getChart(document.getElementById("compare-chart"))
+                              .data.datasets[0].data""")
+        data = json.loads(pg.locator("#compare-data").text_content())
+        pg.select_option("#chart-indicator", "1")
+        label = pg.evaluate("""Chart.getChart(document.getElementById("compare-chart"))
+                               .data.datasets[0].label""")
+        assert pg.foreign_requests == []
+    assert len(bars) == 3 and bars == data["rows"][0]["values"]
+    assert label.startswith(data["rows"][1]["name"])
+
+
+@pytest.mark.parametrize("query", ["szkoły", "szkoly"])
+def test_catalogue_search_finds_schools_with_and_without_diacritics(live_url, artifacts, query):
+    title = Layer.objects.get(slug="placowki-oswiatowe").title_pl
+    with page(live_url) as pg:
+        pg.goto(f"{live_url}/data/")
+        pg.fill("#q", query)
+        pg.press("#q", "Enter")
+        pg.wait_for_load_state("load")
+        found = pg.locator("article.dataset h2").all_inner_texts()
+        suffix = "ascii" if query == "szkoly" else "pl"
+        pg.screenshot(path=str(artifacts / f"catalogue-search-{suffix}.png"), full_page=True)
+        assert pg.foreign_requests == []
+    assert title in found
+    assert all("Defibrylatory" not in t for t in found)
+
+
+def test_dataset_page_preview_map_and_copy_buttons(live_url, artifacts):
+    with page(live_url) as pg:
+        pg.goto(f"{live_url}/data/placowki-oswiatowe/")
+        _settle(pg)
+        pg.screenshot(path=str(artifacts / "dataset.png"), full_page=True)
+        assert pg.locator("#preview canvas").count() >= 1
+        tiles = pg.evaluate("""performance.getEntriesByType("resource").map(e => e.name)
+                               .filter(n => n.includes("/tiles/placowki-oswiatowe/"))""")
+        assert tiles
+        pg.click('button[data-copy="url-ogc"]')
+        assert f"{live_url}/ogc" in pg.locator("#copy-status").inner_text()
+        ld = json.loads(pg.locator('script[type="application/ld+json"]').text_content())
+        assert ld["@type"] == "Dataset"
+        assert pg.foreign_requests == []
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_phone_width_has_no_horizontal_scroll(live_url, artifacts, path):
+    with page(live_url, width=375, height=740) as pg:
+        pg.goto(f"{live_url}{path}")
+        _settle(pg)
+        width = pg.evaluate("document.documentElement.scrollWidth")
+        name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "map"
+        pg.screenshot(path=str(artifacts / f"phone-{name}.png"), full_page=True)
+        assert pg.foreign_requests == []
+    assert width <= 375, f"{path} is {width}px wide on a 375px phone"
