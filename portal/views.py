@@ -89,7 +89,8 @@ def _map_state(request, indicators: list, layers: dict[str, Layer]) -> tuple[dic
 @require_safe
 def map_page(request):
     layers = {la.slug: la for la in area_lib.areas_layers()}
-    indicators = [i for i in iq.public_indicators() if iq.periods(i)
+    periods = {i.id: iq.periods(i) for i in iq.public_indicators()}
+    indicators = [i for i in iq.public_indicators() if periods.get(i.id)
                   and any(la.slug in layers for la in i.area_layers.all())]
     city = _city()
     if not indicators:
@@ -98,7 +99,7 @@ def map_page(request):
     all_areas = area_lib.all_areas()
     config = {
         "indicators": [
-            {**queries.indicator_info(i), "periods": iq.periods(i),
+            {**queries.indicator_info(i), "periods": periods[i.id],
              "areas": [la.slug for la in i.area_layers.all() if la.slug in layers]}
             for i in indicators
         ],

@@ -462,3 +462,63 @@ def test_every_portal_string_is_translated_to_polish():
         leftovers += subprocess.run(["msgattrib", flag, "--no-obsolete", po], check=True,
                                     capture_output=True, text=True).stdout
     assert not re.search(r"^#: .*portal/", leftovers, re.M), leftovers
+
+
+# ---- discrepancies, basemap ----------------------------------------------------------------
+
+def test_discrepancy_and_its_explanation_are_shown_next_to_the_figure():
+    from indicators.models import Discrepancy  # noqa: PLC0415
+
+    area, _ = _area("okreg-1")
+    ind = Indicator.objects.get(code="libraries")
+    Discrepancy.objects.create(
+        indicator=ind, area_id=area.id, period="2018", values={"MBP 2018": 5, "MSIP 2018": 3},
+        spread=2, allowed=0, status="reviewed",
+        explanation="The library's own list counts two mobile points.")
+    data = Client().get("/districts/okreg-1.json").json()
+    row = next(i for i in data["indicators"] if i["code"] == "libraries")
+    shown = row["latest"]["discrepancies"]
+    assert shown == [{"values": {"MBP 2018": 5, "MSIP 2018": 3}, "reviewed": True,
+                      "explanation": "The library's own list counts two mobile points."}]
+    html = Client().get("/districts/okreg-1/").content.decode()
+    cell = re.search(r'<tr data-code="libraries">.*?</tr>', html, re.S).group(0)
+    assert "Źródła się różnią" in cell and "two mobile points" in cell.replace("&#x27;", "'")
+    # Resolved ones no longer concern residents.
+    Discrepancy.objects.filter(indicator=ind).update(status="resolved")
+    data = Client().get("/districts/okreg-1.json").json()
+    row = next(i for i in data["indicators"] if i["code"] == "libraries")
+    assert row["latest"]["discrepancies"] == []
+
+
+def test_basemap_comes_from_settings_with_its_attribution(settings):
+    settings.BASEMAP_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    settings.BASEMAP_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+    cfg = _config(Client().get("/").content.decode())
+    assert cfg["basemap"] == {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                              "attribution": "&copy; OpenStreetMap contributors"}
+    html = Client().get("/data/biblioteki/").content.decode()
+    preview = json.loads(re.search(r'<script id="preview-config" type="application/json">'
+                                   r'(.*?)</script>', html, re.S).group(1))
+    assert preview["basemap"]["url"].startswith("https://tile.openstreetmap.org/")
+
+
+def test_units_and_themes_are_translated():
+    en = _config(en_client().get("/").content.decode())
+    pl = _config(Client().get("/").content.decode())
+    units_en = {i["code"]: i["unit"] for i in en["indicators"]}
+    units_pl = {i["code"]: i["unit"] for i in pl["indicators"]}
+    assert units_en["budget-votes"] == "votes" and units_pl["budget-votes"] == "głosy"
+    assert units_en["libraries"] == "count" and units_pl["libraries"] == "szt."
+    assert "Edukacja" in Client().get("/data/placowki-oswiatowe/").content.decode()
+    assert "Education" in en_client().get("/data/placowki-oswiatowe/").content.decode()
+
+
+def test_catalogue_shows_the_quality_score_of_the_layer_checks():
+    from indicators.quality import check_layer  # noqa: PLC0415
+
+    layer = Layer.objects.get(slug="obwody-glosowania")
+    boundary = Layer.objects.get(slug="granica-miasta")
+    expected = check_layer(layer, boundary)["score"]
+    html = Client().get("/data/obwody-glosowania/").content.decode()
+    shown = re.search(r"<dt>Jakość</dt><dd>([\d,]+) / 100", html).group(1)
+    assert float(shown.replace(",", ".")) == pytest.approx(expected)
