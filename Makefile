@@ -11,7 +11,7 @@ export DATABASE_URL SDI_PGPORT SDI_LOCAL_DB
 PY := .venv/bin/python
 CITY ?= kielce
 
-.PHONY: run test setup db migrate load serve lint bench-setup clean-db
+.PHONY: run test setup db migrate load serve lint bench-setup clean-db audit
 
 setup:
 	scripts/bootstrap.sh
@@ -42,6 +42,10 @@ test: db
 
 lint: setup
 	.venv/bin/ruff check .
+
+# Dependency audit (pip-audit); says plainly when the vulnerability service is unreachable.
+audit: setup
+	.venv/bin/python scripts/audit.py
 
 clean-db:
 	-scripts/db.sh stop
