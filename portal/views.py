@@ -171,6 +171,11 @@ def _map_strings() -> dict:
         "synthetic": _("synthetic data"),
         "unit": _("Unit"),
         "note": _("Note"),
+        "classes": _("Classes"),
+        "methods": {"quantiles": _("quantiles (equal numbers of areas)"),
+                    "equal_interval": _("equal intervals"),
+                    "natural_breaks": _("natural breaks (Fisher-Jenks)"),
+                    "unique values": _("one class per value")},
     }
 
 

@@ -284,10 +284,25 @@ def test_phone_map_has_no_horizontal_scroll(live_url, artifacts):
         _wait_for_map(pg, "budget-votes")
         _click_at(pg, *point)
         pg.wait_for_selector("#detail:not([hidden]) .figures")
-        pg.screenshot(path=str(artifacts / "phone-map.png"))
+        pg.screenshot(path=str(artifacts / "phone-map-panel.png"))
         assert pg.evaluate("document.documentElement.scrollWidth") <= 375
         pg.click("#detail-close")
         pg.click("#table-toggle")
         pg.wait_for_selector("#table-view table tbody tr")
         pg.screenshot(path=str(artifacts / "phone-map-table.png"))
         assert pg.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_deep_link_restores_position_area_and_layers(live_url):
+    address = (f"{live_url}/?indicator=budget-projects&areas=okregi-wyborcze&period=2016"
+               "&area=okreg-4&layers=biblioteki#14/50.87000/20.63000")
+    with page(live_url) as pg:
+        pg.goto(address)
+        _wait_for_map(pg, "budget-projects")
+        pg.wait_for_selector("#detail:not([hidden]) .figures")
+        view = pg.evaluate("[sdiMap.getZoom(), sdiMap.getCenter().lat, sdiMap.getCenter().lng]")
+        assert pg.locator("#detail-title").inner_text() == "Okręg 4"
+        assert pg.input_value("#period") == "2016"
+        assert pg.locator('#overlays input[value="biblioteki"]').is_checked()
+        assert pg.url.endswith("#14/50.87000/20.63000")
+    assert view[0] == 14 and abs(view[1] - 50.87) < 1e-4 and abs(view[2] - 20.63) < 1e-4

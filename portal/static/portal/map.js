@@ -123,6 +123,8 @@
     nd.appendChild(sw);
     nd.appendChild(el("span", { "class": "range" }, S.noData));
     list.appendChild(nd);
+    $("legend-method").textContent = data.classes.length ?
+      S.classes + ": " + (S.methods[data.method] || data.method) : "";
     $("source").textContent = S.source + ": " + ind.source;
   }
 
