@@ -112,3 +112,69 @@ def test_phone_width_has_no_horizontal_scroll(live_url, artifacts, path):
         pg.screenshot(path=str(artifacts / f"phone-{name}.png"), full_page=True)
         assert pg.foreign_requests == []
     assert width <= 375, f"{path} is {width}px wide on a 375px phone"
+
+
+CONTRAST_JS = """() => {
+  // WCAG 2.1 contrast of every visible text against its effective background.
+  const lum = (c) => {
+    const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
+                                                  : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const rgba = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) { return c.slice(0, 3); }
+    }
+    return [255, 255, 255];
+  };
+  const failures = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest(".leaflet-container, .visually-hidden, script, style, noscript")) continue;
+    const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === "hidden" || st.display === "none") continue;
+    const fg = rgba(st.color).slice(0, 3), bg = background(el);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(st.fontSize), bold = parseInt(st.fontWeight) >= 700;
+    const large = size >= 24 || (bold && size >= 18.66);
+    if (ratio < (large ? 3 : 4.5)) {
+      failures.push([el.tagName + "." + el.className, el.textContent.trim().slice(0, 30),
+                     ratio.toFixed(2)]);
+    }
+  }
+  return failures;
+}"""
+
+
+@pytest.mark.parametrize("path", ["/?indicator=budget-votes&areas=okregi-wyborcze&area=okreg-2",
+                                  "/districts/okreg-2/", "/compare/?areas=okreg-1,okreg-2",
+                                  "/data/", "/data/defibrylatory/"])
+def test_text_contrast_meets_wcag_aa(live_url, path):
+    with page(live_url) as pg:
+        pg.goto(f"{live_url}{path}")
+        _settle(pg)
+        if path.startswith("/?"):
+            pg.wait_for_selector("#detail:not([hidden]) .figures")  # the linked area's panel
+        failures = pg.evaluate(CONTRAST_JS)
+    assert failures == []
+
+
+def test_map_controls_are_reachable_with_the_tab_key(live_url):
+    with page(live_url) as pg:
+        pg.goto(f"{live_url}/")
+        pg.wait_for_selector("#legend-items li")
+        seen = []
+        for _ in range(30):
+            pg.keyboard.press("Tab")
+            seen.append(pg.evaluate("document.activeElement.id || "
+                                    "document.activeElement.value || "
+                                    "document.activeElement.textContent.trim()"))
+        first_link = pg.evaluate("document.querySelector('a.skip').textContent")
+    for wanted in ["indicator", "areas", "period", "table-toggle", "biblioteki"]:
+        assert wanted in seen, (wanted, seen)
+    assert seen.index("indicator") < seen.index("areas") < seen.index("period")
+    assert seen[0] == first_link.strip()  # "skip to content" comes first
