@@ -31,12 +31,17 @@ class QueryError(ValueError):
 
 
 def registry_stamp() -> str:
-    """A digest of every layer row: any change to any layer (its metadata, schema, visibility or
-    version) gives another stamp. Whole rows are hashed rather than max(updated_at) because
-    `QuerySet.update()` and `Layer.bump_version` do not touch `updated_at`."""
+    """A digest of the identity of every layer row version: any change to any layer (its
+    metadata, schema, visibility or version; also through `QuerySet.update()` and
+    `Layer.bump_version`, which leave `updated_at` alone) writes a new row version with a new
+    `xmin`, and creating or deleting a layer changes the set of ids. Hashing (id, xmin) pairs
+    rather than whole rows keeps this query cheap (it runs on every /ogc request, see
+    bench/ogc_config.py); freezing does not overwrite xmin (PostgreSQL >= 9.4), so the stamp only
+    changes when a row does. Editor groups live in another table and are read per write request,
+    so they need no stamp."""
     with connection.cursor() as cur:
-        cur.execute(f"SELECT md5(coalesce(string_agg(l::text, ',' ORDER BY l.id), '')) "
-                    f"FROM {LAYERS} l")
+        cur.execute(f"SELECT md5(coalesce(string_agg(l.id::text || ':' || l.xmin::text, ',' "
+                    f"ORDER BY l.id), '')) FROM {LAYERS} l")
         return cur.fetchone()[0]
 
 

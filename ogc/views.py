@@ -48,6 +48,14 @@ class JsonFirstRequest(APIRequest):
         return format_
 
 
+def _api(request: HttpRequest) -> API:
+    """The pygeoapi API for this request, looked up once per request (one stamp query)."""
+    api = getattr(request, "_ogc_api", None)
+    if api is None:
+        api = request._ogc_api = service.api_for(_base_url(request))
+    return api
+
+
 def _base_url(request: HttpRequest) -> str:
     # Absolute, from the request's own scheme/host/port: GDAL and QGIS follow the `next` links,
     # so they must point back at the server the client actually reached.
@@ -96,7 +104,7 @@ def _serve(request: HttpRequest, handler, *args, methods=READ) -> HttpResponse:
     if request.method not in methods:
         return _not_allowed(methods, request.method)
     try:
-        api = service.api_for(_base_url(request))
+        api = _api(request)
         api_request = JsonFirstRequest.from_django(request, api.locales)
         return _to_django(*handler(api, api_request, *args))
     except RequestDataTooBig:
@@ -207,7 +215,7 @@ def _write(request, action) -> HttpResponse:
 def _is_layer(request, collection_id) -> bool:
     # Any failure here is reported by the handler that runs next (which asks the same).
     try:
-        api = service.api_for(_base_url(request))
+        api = _api(request)
     except Exception:
         return True
     return layer_items.layer_provider_def(api, collection_id) is not None
