@@ -37,11 +37,12 @@ def registry_stamp() -> str:
     `xmin`, and creating or deleting a layer changes the set of ids. Hashing (id, xmin) pairs
     rather than whole rows keeps this query cheap (it runs on every /ogc request, see
     bench/ogc_config.py); freezing does not overwrite xmin (PostgreSQL >= 9.4), so the stamp only
-    changes when a row does. Editor groups live in another table and are read per write request,
-    so they need no stamp."""
+    changes when a row does. `ctid` tells apart two versions written by one transaction (same
+    xmin): every version is a new tuple. Editor groups live in another table and are read per
+    write request, so they need no stamp."""
     with connection.cursor() as cur:
-        cur.execute(f"SELECT md5(coalesce(string_agg(l.id::text || ':' || l.xmin::text, ',' "
-                    f"ORDER BY l.id), '')) FROM {LAYERS} l")
+        cur.execute(f"SELECT md5(coalesce(string_agg(l.id::text || ':' || l.xmin::text || ':' "
+                    f"|| l.ctid::text, ',' ORDER BY l.id), '')) FROM {LAYERS} l")
         return cur.fetchone()[0]
 
 
