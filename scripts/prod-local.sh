@@ -194,7 +194,12 @@ case "${1:-}" in
     start_replica
     say "replica up"
     start_redis
-    [ -f "$PROD_DIR/.prepared" ] || { prepare_app; touch "$PROD_DIR/.prepared"; }
+    # Migrate and (re)load when the code's migrations or the city config changed since the
+    # last start: a second start after a pull is a deploy.
+    release=$(cat */migrations/*.py fixtures/*/*.yaml requirements.txt 2>/dev/null | sha1sum | cut -c1-40)
+    if [ "$(cat "$PROD_DIR/.prepared" 2>/dev/null)" != "$release" ]; then
+      prepare_app; echo "$release" > "$PROD_DIR/.prepared"
+    fi
     say "web and nginx"
     start_web
     start_nginx

@@ -41,8 +41,11 @@ class Topology:
     env: dict
 
     def script(self, *args, check=True):
-        return subprocess.run(["scripts/prod-local.sh", *args], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, check=check, timeout=600)
+        done = subprocess.run(["scripts/prod-local.sh", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=600)
+        if check and done.returncode != 0:
+            pytest.fail(f"prod-local.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
 
     def manage(self, *args, check=True, **kwargs):
         return subprocess.run([str(ROOT / ".venv/bin/python"), "manage.py", *args], cwd=ROOT,
@@ -98,7 +101,6 @@ def topology():
         top.script("stop", check=False)
         pytest.fail(f"prod-local.sh start failed:\n{started.stdout}\n{started.stderr}")
     yield top
-    top.script("start", check=False)  # whatever a drill left down, so that stop is clean
     top.script("stop", check=False)
 
 
@@ -333,7 +335,7 @@ def _drill_count(topology) -> int | None:
 
 
 def test_worker_killed_mid_import_leaves_all_or_nothing(topology, tmp_path):
-    n = 120_000
+    n = 60_000
     data_dir = _drill_city(tmp_path, n)
     env = dict(topology.app_env, CITY_DATA_DIRS=str(data_dir))
     cmd = [str(ROOT / ".venv/bin/python"), "manage.py", "load_city", "drill"]
