@@ -72,9 +72,10 @@ class FeatureQuery:
     _order_params: list = field(default_factory=list)
 
     def __post_init__(self):
-        # Visibility is checked in the query itself, not only by the config listing public
-        # layers: a layer hidden a moment ago must not leak through a config still in flight.
-        self._where = ["l.slug = %s", "l.visibility = %s"]
+        # Visibility (and soft deletion) is checked in the query itself, not only by the config
+        # listing public layers: a layer hidden a moment ago must not leak through a config
+        # still in flight.
+        self._where = ["l.slug = %s", "l.visibility = %s AND l.deleted_at IS NULL"]
         self._params = [self.slug, Layer.Visibility.PUBLIC]
 
     def _property(self, name: str) -> tuple[str, list]:
@@ -254,7 +255,7 @@ def fetch_feature(slug: str, feature_id: int,
         cur.execute(
             f"SELECT f.id, f.properties, {crsmod.geometry_out('f.geom', crs)}, f.version "
             f"FROM {FEATURES} f JOIN {LAYERS} l ON l.id = f.layer_id "
-            "WHERE f.id = %s AND l.slug = %s AND l.visibility = %s",
+            "WHERE f.id = %s AND l.slug = %s AND l.visibility = %s AND l.deleted_at IS NULL",
             [feature_id, slug, Layer.Visibility.PUBLIC])
         return cur.fetchone()
 

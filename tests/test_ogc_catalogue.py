@@ -261,3 +261,17 @@ def test_hiding_and_renaming_reach_every_worker_at_once(live_url):
     while "okregi-wyborcze" not in live_ids(live_url) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert all("okregi-wyborcze" in live_ids(live_url) for _ in range(12))
+
+
+def test_deleted_layers_are_gone_everywhere(client):
+    from django.utils import timezone
+
+    feature_id = Layer.objects.get(slug="biblioteki").features.values_list("id", flat=True)[0]
+    Layer.objects.filter(slug="biblioteki").update(deleted_at=timezone.now())
+    assert "biblioteki" not in {c["id"] for c in
+                                get(client, "/ogc/collections").json()["collections"]}
+    for url in ("/ogc/collections/biblioteki/items", f"/ogc/collections/biblioteki/items/"
+                f"{feature_id}", "/ogc/collections/biblioteki/tiles",
+                f"{CATALOGUE}/biblioteki"):
+        assert client.get(url).status_code == 404, url
+    assert "biblioteki" not in record_ids(client)[0]
