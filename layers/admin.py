@@ -129,6 +129,11 @@ class LayerAdmin(admin.ModelAdmin):
         else:
             obj.save()
 
+    def get_deleted_objects(self, objs, request):
+        # Deletion is soft: nothing else goes (features and history stay for a restore), so
+        # no rights on them are needed either.
+        return [str(obj) for obj in objs], {}, set(), []
+
     def delete_model(self, request, obj):
         lifecycle.delete_layer(obj, request.user)
 
