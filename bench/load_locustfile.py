@@ -45,10 +45,11 @@ def discover(environment, **kwargs):
     host = environment.host
     page = requests.get(host + "/districts/", timeout=30).text
     _state["districts"] = sorted(set(re.findall(r'href="/districts/([a-z0-9-]+)/"', page)))
+    # Indicators that have values (some are listed as information gaps, with no period).
     _state["indicators"] = [i["code"] for i in requests.get(host + "/api/indicators/",
-                                                            timeout=30).json()]
+                                                            timeout=30).json() if i["periods"]]
     if EDITOR_TOKEN:
-        r = requests.get(f"{host}/api/layers/{BENCH_LAYER}/features/?limit=200", timeout=30,
+        r = requests.get(f"{host}/api/layers/{BENCH_LAYER}/features/?page_size=200", timeout=30,
                          headers={"Authorization": f"Token {EDITOR_TOKEN}"})
         r.raise_for_status()
         _state["features"] = [f["id"] for f in r.json()["features"]]
