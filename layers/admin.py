@@ -373,7 +373,7 @@ class FeatureAdmin(admin.ModelAdmin):
             kwargs["fields"] = ["geom", "properties"]
             return super().get_form(request, obj, change=change, **kwargs)
         kwargs["form"] = feature_form_for(layer)
-        kwargs["fields"] = ["geom", *attribute_field_names(layer)]
+        kwargs["fields"] = ["geom", "edit_version", *attribute_field_names(layer)]
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
@@ -382,7 +382,7 @@ class FeatureAdmin(admin.ModelAdmin):
             return super().get_fieldsets(request, obj)
         if obj is not None and not self.has_change_permission(request, obj):
             return [(str(layer), {"fields": ["geom", "properties", "version"]})]
-        return [(str(layer), {"fields": ["geom"]}),
+        return [(str(layer), {"fields": ["geom", "edit_version"]}),
                 (_("Attributes"), {"fields": attribute_field_names(layer)}),
                 (_("State"), {"fields": ["version", "created_at", "updated_at"]})]
 
@@ -408,8 +408,16 @@ class FeatureAdmin(admin.ModelAdmin):
         # Through the editing service, so admin edits get history and a version bump too.
         data = form.cleaned_data
         if change:
-            saved = editing.update_feature(obj.pk, geom=data["geom"], properties=data["properties"],
-                                           user=request.user, channel="admin")
+            try:
+                saved = editing.update_feature(
+                    obj.pk, geom=data["geom"], properties=data["properties"],
+                    expected_version=data.get("edit_version"), user=request.user,
+                    channel="admin")
+            except editing.VersionConflict as exc:
+                # Saved by someone else between the form's check and this write: keep theirs.
+                messages.error(request, _("Not saved: %(reason)s. Reload and try again.")
+                               % {"reason": exc})
+                return
         else:
             saved = editing.create_feature(form.layer_obj, data["geom"], data["properties"],
                                            user=request.user, channel="admin")

@@ -69,8 +69,14 @@ class FeatureForm(forms.ModelForm):
         model = Feature
         fields = ("geom",)
 
+    # The version the editor opened: saving over a newer one is refused (optimistic locking,
+    # as If-Match does for the API), so two editors never silently overwrite each other.
+    edit_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.instance and self.instance.pk:
+            self.initial.setdefault("edit_version", self.instance.version)
         props = self.instance.properties if self.instance and self.instance.pk else {}
         for i, spec in enumerate(self.layer_obj.fields):
             value = props.get(spec["name"])
@@ -92,6 +98,15 @@ class FeatureForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        opened = cleaned.get("edit_version")
+        if self.instance.pk and opened is not None:
+            current = Feature.objects.filter(pk=self.instance.pk).values_list(
+                "version", flat=True).first()
+            if current is not None and current != opened:
+                raise forms.ValidationError(_(
+                    "Someone else saved this feature after you opened it (version %(opened)s, "
+                    "now %(current)s). Reload the page and make your change again.")
+                    % {"opened": opened, "current": current})
         if self.errors:
             return cleaned
         props = self.properties()

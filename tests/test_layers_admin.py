@@ -228,3 +228,20 @@ def test_deleting_a_layer_in_the_admin_is_soft_and_restorable(layer, registrar):
                                                 "_selected_action": [layer.pk]})
     assert Layer.objects.filter(pk=layer.pk).exists()
     assert Feature.objects.filter(layer_id=layer.pk).count() == 3
+
+
+def test_two_editors_in_the_admin_never_silently_overwrite_each_other(gis, layer):
+    from layers import editing
+
+    feature = Feature.objects.filter(layer=layer).first()
+    opened = gis.get(f"/admin/layers/feature/{feature.pk}/change/")
+    assert opened.context["adminform"].form.initial["edit_version"] == 1
+    editing.update_feature(feature.pk, properties={"count": 99}, replace=False, channel="test")
+    data = admin_form(layer, {"name": "Moja zmiana"}, feature.geom.json)
+    response = gis.post(f"/admin/layers/feature/{feature.pk}/change/",
+                        {**data, "edit_version": 1})
+    assert response.status_code == 200
+    errors = " ".join(response.context["adminform"].form.non_field_errors())
+    assert "after you opened it (version 1, now 2)" in errors
+    feature.refresh_from_db()
+    assert feature.properties["count"] == 99 and feature.properties["name"] == "Punkt 0"
