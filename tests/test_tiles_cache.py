@@ -280,3 +280,21 @@ def test_seed_tiles_bad_input(args, message):
     with pytest.raises(CommandError) as e:
         call_command("seed_tiles", *args)
     assert message in str(e.value)
+
+
+# --- deleted layers --------------------------------------------------------------------------
+
+def test_a_deleted_layer_has_no_tiles_and_comes_back_when_restored(client):
+    from layers import lifecycle
+
+    z, x, y = tile_of(*CENTRE, 12)
+    path = f"/tiles/biblioteki/{z}/{x}/{y}.pbf"
+    assert get_tile(client, path).status_code == 200
+    layer = Layer.objects.get(slug="biblioteki")
+    lifecycle.delete_layer(layer)
+    for p in (path, f"/tiles/okregi-wyborcze,biblioteki/{z}/{x}/{y}.pbf", "/tiles/biblioteki.json"):
+        response = client.get(p)
+        assert response.status_code == 404
+        assert response.json() == {"detail": "unknown layer 'biblioteki'"}
+    lifecycle.restore_layer(Layer.all_objects.get(pk=layer.pk))
+    assert ids(decode(get_tile(client, path)), "biblioteki")

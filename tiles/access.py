@@ -1,10 +1,14 @@
 """Which layers a request may see. A staff-only layer is answered exactly like an unknown one
 for everybody else, so its existence is not revealed."""
 
+import json
+from dataclasses import dataclass
+
 from django.http import HttpRequest
 
 from layers import permissions
 from layers.models import Layer
+from tiles import queries
 from tiles.params import TileRequestError
 
 # What a tile needs of its layers; their schema only when the request has options to check.
@@ -12,10 +16,51 @@ TILE_FIELDS = ("id", "slug", "version", "visibility", "geometry_type", "tile_min
                "tile_maxzoom", "tile_feature_limit")
 
 
+@dataclass(frozen=True)
+class TileLayer:
+    """The part of a Layer a tile request reads (see tile_layers)."""
+
+    id: int
+    slug: str
+    version: int
+    visibility: str
+    geometry_type: str
+    tile_minzoom: int
+    tile_maxzoom: int
+    tile_feature_limit: int | None
+    schema: dict | None = None
+
+    @property
+    def fields(self) -> list[dict]:
+        schema = self.schema or {}
+        if isinstance(schema, str):  # Django leaves jsonb as text for the field to parse
+            schema = json.loads(schema)
+        return list(schema.get("fields", []))
+
+    def field_names(self) -> list[str]:
+        return [f["name"] for f in self.fields]
+
+
+# Every tile request reads its layers' versions (they make the cache key), so this is the one
+# query of a cached tile: written out rather than built by the ORM each time, which costs more
+# than the query. `deleted_at IS NULL` is what Layer.objects (LiveLayerManager) adds: a deleted
+# layer has no tiles (tested in tests/test_tiles_cache.py).
+_LOOKUP = (f"SELECT {', '.join(TILE_FIELDS)}{{schema}} FROM {Layer._meta.db_table} "
+           "WHERE slug = ANY(%s) AND deleted_at IS NULL")
+
+
 def is_staff(request: HttpRequest) -> bool:
     """A staff session, or a staff user's DRF token (how QGIS and scripts authenticate): the
     one rule of layers.permissions."""
     return permissions.is_staff(permissions.request_user(request))
+
+
+def tile_layers(request: HttpRequest, slugs: list[str],
+                with_schema: bool = False) -> tuple[list[TileLayer], bool]:
+    """visible_layers() for tile requests, as TileLayer rows."""
+    sql = _LOOKUP.format(schema=", schema" if with_schema else "")
+    found = [TileLayer(*row) for row in queries.fetch(sql, [slugs], rows=True)]
+    return _check_visible(request, slugs, {la.slug: la for la in found})
 
 
 def visible_layers(request: HttpRequest, slugs: list[str],
@@ -26,7 +71,10 @@ def visible_layers(request: HttpRequest, slugs: list[str],
     qs = Layer.objects.filter(slug__in=slugs)
     if fields:
         qs = qs.only(*fields)
-    by_slug = {layer.slug: layer for layer in qs}
+    return _check_visible(request, slugs, {layer.slug: layer for layer in qs})
+
+
+def _check_visible(request, slugs, by_slug):
     restricted = any(la.visibility != Layer.Visibility.PUBLIC for la in by_slug.values())
     # Only look at the user when it matters: touching the session adds "Vary: Cookie", which
     # would keep shared caches from storing public tiles.

@@ -11,7 +11,7 @@ from indicators.classify import legend
 from indicators.queries import NotFound, resolve
 from layers.models import Layer
 from tiles import build, queries, tilejson
-from tiles.access import TILE_FIELDS, visible_layers
+from tiles.access import tile_layers, visible_layers
 from tiles.caching import add_cache_headers, tile_key, tile_response
 from tiles.options import NO_OPTIONS, Options, parse_options
 from tiles.params import TileRequestError, parse_layer_list, parse_tile
@@ -44,8 +44,7 @@ def _options(request, layers: list[Layer]) -> Options:
 def layer_tile(request, layers, z, x, y):
     tile = parse_tile(z, x, y)
     wants_options = "properties" in request.GET or "filter" in request.GET
-    fields = TILE_FIELDS + ("schema",) if wants_options else TILE_FIELDS
-    found, restricted = visible_layers(request, parse_layer_list(layers), fields)
+    found, restricted = tile_layers(request, parse_layer_list(layers), wants_options)
     options = _options(request, found)
     return tile_response(request, build.key(found, options, tile),
                          build.builder(found, options, tile), public=not restricted)
