@@ -436,6 +436,45 @@ def test_upload_on_a_full_disk_fails_clearly_and_leaves_no_partial_file(tiny_dis
     assert "nothing was saved" in json.loads(response.content)["detail"]
 
 
+def _noisy_jpeg(side: int = 1400) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    noise = Image.frombytes("RGB", (side, side), secrets.token_bytes(side * side * 3))
+    noise.save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+def test_a_citizen_report_photo_on_a_full_disk_is_refused_clearly_and_nothing_is_kept(
+        tiny_disk, settings):
+    """The real upload path: a resident's report with a photo, the disk nearly full."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from reports import testing
+    from reports.models import Photo, Report
+
+    settings.MEDIA_ROOT = tiny_disk
+    cache.clear()  # the reports rate limits
+    filler = tiny_disk / "filler.bin"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(tiny_disk).free - 150_000))
+    category = testing.category()
+    photo = _noisy_jpeg()
+    lon, lat = testing.RYNEK
+    reports_before, photos_before = Report.objects.count(), Photo.objects.count()
+    client = Client(raise_request_exception=False)  # as in production: the 500 handler answers
+    response = client.post("/reports/new/", {
+        "category": category.slug, "lat": f"{lat}", "lon": f"{lon}", "title": "Dziura",
+        "description": "Głęboka dziura przy fontannie.", "email": "mieszkaniec@example.org",
+        "duplicates_seen": "on",
+        "photos": SimpleUploadedFile("dziura.jpg", photo, content_type="image/jpeg")},
+        HTTP_ACCEPT="text/html")
+    assert response.status_code == 507, response.status_code
+    assert b"nothing was saved" in response.content
+    assert Report.objects.count() == reports_before and Photo.objects.count() == photos_before
+    assert _files(tiny_disk) == [filler]  # no photo, no partial file
+    cache.clear()
+
+
 def test_database_unavailable_is_a_503_with_retry_after():
     from django.db import OperationalError
 
