@@ -74,6 +74,11 @@ PERIOD_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,19}$")
 MAX_DISTANCE = 20_000
 # Segments per quarter circle of a buffer: 32 keeps the polygon within 0.05 % of the disk's area.
 QUAD_SEGS = 32
+# Coverage of a point layer with at least GRID_MIN_SITES features goes through a grid of squares
+# over the areas (if it has at most MAX_GRID_SQUARES): it saves the Voronoi diagram most of its
+# sites when they are dense, and would only cut sparse pieces into more pieces.
+GRID_MIN_SITES = 10_000
+MAX_GRID_SQUARES = 250_000
 
 
 class MethodError(ValueError):
@@ -202,6 +207,9 @@ def fixed_periods(method: dict) -> list[str]:
 # bound, never spliced into the SQL text.
 
 class Params(dict):
+    """Named parameters; a Params made from another continues its numbering, so statements
+    built from both can share the other's placeholders."""
+
     def __call__(self, value) -> str:
         name = f"p{len(self)}"
         self[name] = value
@@ -266,10 +274,77 @@ def _periods_cte(method: dict, layer: Layer, P: Params) -> str:
 AREA_KM2 = "a.km2"
 
 
+MEMBERSHIP = "indicators_membership"  # see migration 0004
+
+
+def _membership_setup(plan: Plan, areas: Layer, layer: Layer) -> dict:
+    """Statements that make sure the (areas, input layer) membership is cached for the current
+    versions of both; returns the parameters naming that cache entry."""
+    key = {"a": areas.pk, "av": areas.version, "l": layer.pk, "lv": layer.version}
+    same_pair = "areas_layer_id = %(a)s AND input_layer_id = %(l)s"
+    current = f"{same_pair} AND areas_version = %(av)s AND input_version = %(lv)s"
+    plan.setup += [
+        # Two processes filling the same pair would duplicate rows: one waits for the other.
+        ("SELECT pg_advisory_xact_lock(%(lock)s)", {"lock": areas.pk * 1_000_003 + layer.pk}),
+        (f"DELETE FROM {MEMBERSHIP} WHERE {same_pair} AND NOT ({current})", key),
+        (f"""INSERT INTO {MEMBERSHIP} (areas_layer_id, areas_version, input_layer_id,
+                                       input_version, area_id, feature_id)
+             SELECT %(a)s, %(av)s, %(l)s, %(lv)s, area_id, feature_id FROM (
+                 SELECT NULL::bigint AS area_id, NULL::bigint AS feature_id
+                 UNION ALL
+                 SELECT a.id, f.id
+                 FROM (SELECT id, CASE WHEN ST_IsValid(geom) THEN geom
+                                       ELSE ST_CollectionExtract(ST_MakeValid(geom), 3) END AS g
+                       FROM {FEATURES} WHERE layer_id = %(a)s) a
+                 JOIN {FEATURES} f ON f.layer_id = %(l)s AND ST_Intersects(a.g, f.geom)) j
+             WHERE NOT EXISTS (SELECT 1 FROM {MEMBERSHIP} WHERE {current})""", key),
+    ]
+    return key
+
+
+# Aggregates per area over the member features, and the value from them (`g` the aggregates
+# of the area, NULL where it has no member feature).
+AGGREGATES = {
+    "count": ("count(*) AS n", "coalesce(g.n, 0)"),
+    "per_1000": ("count(*) AS n", "coalesce(g.n, 0)"),
+    "density": ("count(*) AS n", "coalesce(g.n, 0) / NULLIF(a.km2, 0)"),
+    "sum": ("sum(indicators_jsonb_number(f.properties -> {field})) AS s", "coalesce(g.s, 0)"),
+    "mean": ("avg(indicators_jsonb_number(f.properties -> {field})) AS m", "g.m"),
+    "share": ("count(*) FILTER (WHERE {match}) AS k, count(*) AS n",
+              "100.0 * g.k / NULLIF(g.n, 0)"),
+}
+
+
+def _membership_query(plan: Plan, method: dict, areas: Layer, layer: Layer, P: Params) -> str:
+    """One row per (area, period): the kind's aggregate over the features of the area, by a
+    hash join of the cached membership with the feature table."""
+    key = _membership_setup(plan, areas, layer)
+    kind = method["kind"]
+    aggregate, value = AGGREGATES[kind]
+    if "{field}" in aggregate:
+        aggregate = aggregate.format(field=P(method["field"]))
+    if "{match}" in aggregate:
+        aggregate = aggregate.format(match=_conditions(method["match"], "f", P))
+    period = _period_expr(method, "f", P)
+    return f"""
+        WITH {_areas_cte(areas, P)}, {_periods_cte(method, layer, P)},
+        g AS (
+            SELECT m.area_id, {period} AS period, {aggregate}
+            FROM {MEMBERSHIP} m JOIN {FEATURES} f ON f.id = m.feature_id
+            WHERE m.areas_layer_id = {P(key['a'])} AND m.input_layer_id = {P(key['l'])}
+              AND m.areas_version = {P(key['av'])} AND m.input_version = {P(key['lv'])}
+              AND {_conditions(method.get('where'), 'f', P)}
+            GROUP BY 1, 2)
+        SELECT a.id, p.period, {value} AS value, NULL::text AS note
+        FROM areas a CROSS JOIN periods p
+        LEFT JOIN g ON g.area_id = a.id AND g.period = p.period
+        ORDER BY a.id, p.period"""
+
+
 def _aggregate_query(method: dict, areas: Layer, layer: Layer, value: str, P: Params) -> str:
-    """One row per (area, period) with `value` aggregated over the input features in the area.
-    The aggregate runs per area in a LATERAL subquery, from the few areas into the GiST index
-    of the feature table (grouping by the area geometry instead would sort big polygons)."""
+    """One row per (area, period) with `value` aggregated over the input features in the area,
+    for kinds that need the geometry of each feature (lengths, areas). The aggregate runs per
+    area in a LATERAL subquery, from the few areas into the GiST index of the feature table."""
     period = _period_expr(method, "f", P)
     return f"""
         WITH {_areas_cte(areas, P)}, {_periods_cte(method, layer, P)}
@@ -282,10 +357,10 @@ def _aggregate_query(method: dict, areas: Layer, layer: Layer, value: str, P: Pa
         ORDER BY a.id, p.period"""
 
 
-def _per_1000_query(method: dict, areas: Layer, layer: Layer, P: Params) -> str:
+def _per_1000_query(plan: Plan, method: dict, areas: Layer, layer: Layer, P: Params) -> str:
     from indicators.models import Indicator, IndicatorValue
     population = Indicator.objects.filter(code=method["population"]).first()
-    counts = _aggregate_query(method, areas, layer, "count(f.id)", P)
+    counts = _membership_query(plan, method, areas, layer, P)
     pop_id = P(population.pk if population else -1)
     # Residents of the same period, else the latest earlier period; within a period the
     # population indicator's own source first, then any source in name order.
@@ -306,6 +381,39 @@ def _per_1000_query(method: dict, areas: Layer, layer: Layer, P: Params) -> str:
         ORDER BY c.id, c.period"""
 
 
+def _voronoi_pieces(sites: str, d: str, quad: str) -> str:
+    """SQL for the covered area as disjoint pieces: within the Voronoi cell of a site the
+    nearest site is that one, so a point of the cell is covered iff it lies in that site's disk;
+    the covered area is the disjoint union of (cell ∩ disk) over the sites, no union of disks
+    needed. Cells wholly within the distance are taken as they are; the diagram's envelope is
+    extended so that no cell stops short of its disk. `sites` is a table (period, g)."""
+    return f"""
+        WITH cells AS (
+          SELECT period, (ST_Dump(ST_VoronoiPolygons(ST_Collect(g), 0,
+                 ST_Expand(ST_Envelope(ST_Collect(g)), 2 * {d})))).geom AS cell
+          FROM {sites} GROUP BY period HAVING count(*) > 1)
+        SELECT c.period,
+               CASE WHEN ST_MaxDistance(s.g, c.cell) <= {d} THEN c.cell
+                    ELSE ST_Intersection(c.cell, ST_Buffer(s.g, {d}, {quad})) END AS g
+        FROM cells c JOIN {sites} s
+          ON s.period = c.period AND s.g && c.cell AND ST_Intersects(s.g, c.cell)
+        UNION ALL
+        SELECT period, ST_Buffer(ST_Collect(g), {d}, {quad})
+        FROM {sites} GROUP BY period HAVING count(*) = 1"""
+
+
+def _grid_squares(areas: Layer, size: float) -> int:
+    with connection.cursor() as cur:
+        cur.execute(f"""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM
+                        (SELECT ST_Extent(ST_Transform(geom, 2180)) AS e FROM {FEATURES}
+                         WHERE layer_id = %s) x""", [areas.pk])
+        xmin, ymin, xmax, ymax = cur.fetchone()
+    if xmin is None:
+        return 0
+    return (math.floor(xmax / size) - math.floor(xmin / size) + 1) * \
+        (math.floor(ymax / size) - math.floor(ymin / size) + 1)
+
+
 def _coverage_plan(plan: Plan, method: dict, areas: Layer, layer: Layer) -> None:
     distance = float(method.get("distance", 500))
     point_layer = layer.geometry_type in (Layer.GeometryType.POINT,
@@ -316,33 +424,91 @@ def _coverage_plan(plan: Plan, method: dict, areas: Layer, layer: Layer) -> None
         SELECT {period} AS period, (ST_Dump(ST_Transform(f.geom, 2180))).geom AS g
         FROM {FEATURES} f WHERE {_source_filter(method, layer, 'f', P)}"""
     d, quad = P(distance), P(f"quad_segs={QUAD_SEGS}")
-    plan.setup.append(("DROP TABLE IF EXISTS _ind_cov_pieces", {}))
-    if point_layer:
-        # The union of n disks would be the costly part (minutes for 10⁵ points). Inside the
-        # Voronoi cell of a site, the nearest site is that one, so a point of the cell is
-        # covered iff it lies in that site's disk: the covered area is the disjoint union of
-        # (cell ∩ disk) over the sites, with no union to compute. Cells wholly within the
-        # distance are taken as they are; the envelope is extended so that no cell is cut short
-        # of its disk.
+    plan.setup += [(f"DROP TABLE IF EXISTS {t}", {}) for t in (
+        "_ind_cov_pieces", "_ind_cov_sites", "_ind_cov_full", "_ind_cov_areas",
+        "_ind_cov_empty")]
+    # Squares of side distance/√2: any point of a square lies within the distance of any site
+    # in the same square.
+    size = distance / math.sqrt(2)
+    dense = point_layer and Feature.objects.filter(layer=layer).count() >= GRID_MIN_SITES
+    squares = _grid_squares(areas, size) if dense else 0
+    if dense and 0 < squares <= MAX_GRID_SQUARES:
+        # Dense points. Every square holding a site is covered whole. So is an empty square
+        # whose centre has a site within distance/2 (its half-diagonal: the site reaches every
+        # corner). Only the remaining ("hard") squares over the areas need the exact
+        # construction, from the sites within the distance of one of them: no farther site
+        # reaches into it. With 10⁵ points that leaves almost nothing for the Voronoi diagram.
+        c = P(size)
+        half = P(distance / 2)
+        square = (f"ST_MakeEnvelope(g.i * {c}, g.j * {c}, (g.i + 1) * {c}, (g.j + 1) * {c},"
+                  f" 2180)")
+        A = Params(P)
+
+        def sites_near(target: str, radius: str, alias: str) -> str:
+            # Sites of the input layer within `radius` m of `target` (EPSG:2180): the feature
+            # table's GiST index (EPSG:4326) finds candidates in the target's grown box
+            # (1 m more for the curvature of the reprojected edges), the test is metric.
+            F = Params(P)
+            box = f"ST_Transform(ST_Expand({target}, {radius} + 1), 4326)"
+            cond = (f"{alias}.geom && {box} AND {_source_filter(method, layer, alias, F)} "
+                    f"AND {_period_expr(method, alias, F)} = e.period "
+                    f"AND ST_DWithin(ST_Transform({alias}.geom, 2180), {target}, {radius})")
+            P.update(F)
+            return cond
+
+        covered_near = sites_near("ST_Centroid(e.g)", half, "f")
+        near = sites_near("e.g", d, "f")
         plan.setup += [
-            ("DROP TABLE IF EXISTS _ind_cov_sites", {}),
+            (f"""CREATE TEMP TABLE _ind_cov_full ON COMMIT DROP AS
+                 SELECT DISTINCT period, floor(ST_X(g) / {c})::bigint AS i,
+                        floor(ST_Y(g) / {c})::bigint AS j
+                 FROM ({src}) s WHERE period IS NOT NULL""", dict(P)),
+            (f"CREATE TEMP TABLE _ind_cov_areas ON COMMIT DROP AS "
+             f"WITH {_areas_cte(areas, A)} SELECT id, g2180 FROM areas", dict(A)),
+            ("CREATE INDEX ON _ind_cov_areas USING gist (g2180)", {}),
+            (f"""CREATE TEMP TABLE _ind_cov_empty ON COMMIT DROP AS
+                 WITH ext AS (SELECT ST_Extent(g2180) AS e FROM _ind_cov_areas),
+                 g AS (SELECT i, j FROM ext,
+                         generate_series(floor(ST_XMin(e) / {c})::bigint,
+                                         floor(ST_XMax(e) / {c})::bigint) AS i,
+                         generate_series(floor(ST_YMin(e) / {c})::bigint,
+                                         floor(ST_YMax(e) / {c})::bigint) AS j),
+                 periods AS (SELECT DISTINCT period FROM _ind_cov_full)
+                 SELECT p.period, {square} AS g
+                 FROM g CROSS JOIN periods p
+                 WHERE NOT EXISTS (SELECT 1 FROM _ind_cov_full x
+                                   WHERE x.period = p.period AND x.i = g.i AND x.j = g.j)
+                   AND EXISTS (SELECT 1 FROM _ind_cov_areas a
+                               WHERE ST_Intersects(a.g2180, {square}))""", dict(P)),
+            ("ALTER TABLE _ind_cov_empty ADD COLUMN hard boolean", {}),
+            (f"""UPDATE _ind_cov_empty e SET hard = NOT EXISTS (
+                     SELECT 1 FROM {FEATURES} f WHERE {covered_near})""", dict(P)),
+            (f"""CREATE TEMP TABLE _ind_cov_sites ON COMMIT DROP AS
+                 SELECT DISTINCT e.period, (ST_Dump(ST_Transform(f.geom, 2180))).geom AS g
+                 FROM _ind_cov_empty e JOIN {FEATURES} f ON {near}
+                 WHERE e.hard""", dict(P)),
+            ("CREATE INDEX ON _ind_cov_sites USING gist (g)", {}),
+            ("ANALYZE _ind_cov_sites", {}),
+            ("CREATE INDEX ON _ind_cov_empty USING gist (g)", {}),
+            ("ANALYZE _ind_cov_empty", {}),
+            (f"""CREATE TEMP TABLE _ind_cov_pieces ON COMMIT DROP AS
+                 WITH vor AS ({_voronoi_pieces('_ind_cov_sites', d, quad)})
+                 SELECT v.period, ST_CollectionExtract(ST_Intersection(v.g, e.g), 3) AS g
+                 FROM vor v JOIN _ind_cov_empty e
+                   ON e.hard AND e.period = v.period AND e.g && v.g AND ST_Intersects(e.g, v.g)
+                 UNION ALL
+                 SELECT period, g FROM _ind_cov_empty WHERE NOT hard
+                 UNION ALL
+                 SELECT g.period, {square} FROM _ind_cov_full g""", dict(P)),
+        ]
+    elif point_layer:
+        plan.setup += [
             (f"CREATE TEMP TABLE _ind_cov_sites ON COMMIT DROP AS "
              f"SELECT DISTINCT period, g FROM ({src}) s WHERE period IS NOT NULL", dict(P)),
             ("CREATE INDEX ON _ind_cov_sites USING gist (g)", {}),
             ("ANALYZE _ind_cov_sites", {}),
-            (f"""CREATE TEMP TABLE _ind_cov_pieces ON COMMIT DROP AS
-                 WITH cells AS (
-                   SELECT period, (ST_Dump(ST_VoronoiPolygons(ST_Collect(g), 0,
-                          ST_Expand(ST_Envelope(ST_Collect(g)), 2 * {d})))).geom AS cell
-                   FROM _ind_cov_sites GROUP BY period HAVING count(*) > 1)
-                 SELECT c.period,
-                        CASE WHEN ST_MaxDistance(s.g, c.cell) <= {d} THEN c.cell
-                             ELSE ST_Intersection(c.cell, ST_Buffer(s.g, {d}, {quad})) END AS g
-                 FROM cells c JOIN _ind_cov_sites s
-                   ON s.period = c.period AND s.g && c.cell AND ST_Intersects(s.g, c.cell)
-                 UNION ALL
-                 SELECT period, ST_Buffer(ST_Collect(g), {d}, {quad})
-                 FROM _ind_cov_sites GROUP BY period HAVING count(*) = 1""", dict(P)),
+            (f"CREATE TEMP TABLE _ind_cov_pieces ON COMMIT DROP AS "
+             f"{_voronoi_pieces('_ind_cov_sites', d, quad)}", dict(P)),
         ]
     else:
         plan.setup.append((
@@ -419,27 +585,20 @@ def compile_method(method: dict, areas: Layer) -> Plan:
     P = Params()
     if kind == "per_1000":
         plan.inputs[f"indicator:{method['population']}"] = _values_stamp(method["population"])
-        plan.query = (_per_1000_query(method, areas, layer, P), dict(P))
+        plan.query = (_per_1000_query(plan, method, areas, layer, P), dict(P))
         return plan
-    if kind == "share":
-        match = _conditions(method["match"], "f", P)
-        value = f"100.0 * count(f.id) FILTER (WHERE {match}) / NULLIF(count(f.id), 0)"
-    elif kind in ("sum", "mean"):
-        number = f"indicators_jsonb_number(f.properties -> {P(method['field'])})"
-        value = f"coalesce(sum({number}), 0)" if kind == "sum" else f"avg({number})"
-    elif kind == "density":
-        value = f"count(f.id) / NULLIF({AREA_KM2}, 0)"
-    elif kind == "length_density":
+    if kind in AGGREGATES:
+        plan.query = (_membership_query(plan, method, areas, layer, P), dict(P))
+        return plan
+    if kind == "length_density":
         value = (f"coalesce(sum(ST_Length(ST_Intersection(a.g2180, ST_Transform(f.geom, 2180)))),"
                  f" 0) / 1000 / NULLIF({AREA_KM2}, 0)")
-    elif kind == "area_share":
+    else:  # area_share
         polygons = "ST_Transform(CASE WHEN ST_IsValid(f.geom) THEN f.geom ELSE " \
                    "ST_MakeValid(f.geom) END, 2180)"
         # Polygons are unioned per area first, so overlapping polygons are counted once.
         value = (f"100.0 * coalesce(ST_Area(ST_Intersection(a.g2180, ST_Union({polygons}))), 0)"
                  f" / NULLIF({AREA_KM2} * 1e6, 0)")
-    else:
-        value = "count(f.id)"
     plan.query = (_aggregate_query(method, areas, layer, value, P), dict(P))
     return plan
 
@@ -473,6 +632,8 @@ def run(plan: Plan) -> list[Computed]:
             # The planner's estimates for spatial joins are poor and can cross the JIT
             # threshold: compiling then costs a second for a query that runs in milliseconds.
             cur.execute("SET LOCAL jit = off")
+            # Grid cells and memberships of 10⁵ points are sorted / hashed in memory.
+            cur.execute("SET LOCAL work_mem = '64MB'")
             for sql, params in plan.setup:
                 cur.execute(sql, params or None)
             cur.execute(*plan.query)

@@ -54,6 +54,41 @@ def test_coverage_matches_a_union_of_buffers(code, layer, where, distance, perio
         assert values[area_id] == pytest.approx(expected, abs=0.05), area_id
 
 
+@pytest.mark.parametrize("code,layer,distance,period", [
+    ("aed", "defibrylatory", 500, "2023"),
+    ("schools", "placowki-oswiatowe", 300, "2022"),
+    ("schools", "placowki-oswiatowe", 1500, "2022"),
+])
+def test_coverage_through_the_grid_of_squares_gives_the_same_values(
+        monkeypatch, code, layer, distance, period):
+    # Dense point sets (GRID_MIN_SITES and more) go through a grid of squares first
+    # (indicators.methods); the Kielce layers are sparse, so force that path here. At 1500 m
+    # most squares over the city hold a school or are within reach of one: the shortcuts run.
+    monkeypatch.setattr(methods, "GRID_MIN_SITES", 0)
+    points = [g for g, _ in shapes(layer).values()]
+    for slug in (DISTRICTS, CITY):
+        rows = methods.compute({"kind": "coverage", "layer": layer, "distance": distance,
+                                "period": period}, Layer.objects.get(slug=slug))
+        for r in rows:
+            geom = shapes(slug)[r.area_id][0]
+            assert r.value == pytest.approx(coverage_pct(geom, points, distance), abs=0.05)
+
+
+def test_counts_follow_an_edit_of_the_input_layer():
+    """The point-in-area membership is cached per layer versions: an edit must not be
+    answered from the old cache."""
+    from layers import editing
+    district_id, (geom, _) = next(iter(shapes(DISTRICTS).items()))
+    method = {"kind": "count", "layer": "biblioteki", "period": "2018"}
+    districts = Layer.objects.get(slug=DISTRICTS)
+    before = {r.area_id: r.value for r in methods.compute(method, districts)}
+    inside = shapely.Point(*geom.representative_point().coords[0])
+    editing.create_feature(Layer.objects.get(slug="biblioteki"),
+                           GEOSGeometry(inside.wkt, srid=4326), {"NAZWA": "TEST"})
+    after = {r.area_id: r.value for r in methods.compute(method, districts)}
+    assert after[district_id] == before[district_id] + 1
+
+
 def test_coverage_matches_a_union_of_buffers_on_a_sample_of_precincts():
     points = [g for g, _ in shapes("defibrylatory").values()]
     values = stored("aed-coverage-500m", PRECINCTS, "2023")
