@@ -27,7 +27,7 @@ from layers.models import Feature, Layer
 
 FEATURES = Feature._meta.db_table
 CHUNK = 5000
-GPKG_BATCH = 50000
+GPKG_BATCH = 20000
 DECIMALS = 7
 BUFFER = 1 << 16
 

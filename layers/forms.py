@@ -153,6 +153,16 @@ class LayerForm(forms.ModelForm):
         model = Layer
         fields = ("slug", "schema")  # the admin passes the full list (its fieldsets)
 
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        # Django's unique check asks the default manager, which does not see deleted layers.
+        if Layer.all_objects.filter(slug=slug, deleted_at__isnull=False).exclude(
+                pk=self.instance.pk).exists():
+            raise forms.ValidationError(_(
+                "%(slug)s belongs to a deleted layer, restorable for 30 days: restore it from "
+                "Deleted layers, or choose another slug.") % {"slug": slug})
+        return slug
+
     def clean_schema(self):
         schema = self.cleaned_data.get("schema") or {}
         if not isinstance(schema, dict) or not isinstance(schema.get("fields", []), list):

@@ -242,6 +242,22 @@ def test_two_editors_in_the_admin_never_silently_overwrite_each_other(gis, layer
                         {**data, "edit_version": 1})
     assert response.status_code == 200
     errors = " ".join(response.context["adminform"].form.non_field_errors())
-    assert "after you opened it (version 1, now 2)" in errors
+    assert "po tym, jak go otworzyłeś (wersja 1, teraz 2)" in errors  # Polish first
     feature.refresh_from_db()
     assert feature.properties["count"] == 99 and feature.properties["name"] == "Punkt 0"
+
+
+def test_a_new_layer_cannot_take_the_slug_of_a_deleted_one(layer, users):
+    from layers import lifecycle
+
+    lifecycle.delete_layer(layer)
+    client = Client()
+    client.force_login(users["superuser"])
+    response = client.post("/admin/layers/layer/add/", {
+        "slug": "test-points", "title_pl": "Nowa", "geometry_type": "Point", "role": "data",
+        "visibility": "public", "schema": '{"fields": []}', "keywords": "",
+        "tile_minzoom": 0, "tile_maxzoom": 22})
+    assert response.status_code == 200
+    assert "należy do usuniętej warstwy" in " ".join(
+        response.context["adminform"].form.errors["slug"])
+    assert Layer.all_objects.filter(slug="test-points").count() == 1
