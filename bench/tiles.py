@@ -502,6 +502,7 @@ def main() -> None:
     requests = tile_list(db_url, args.quick)
     low = [r for r in requests if r[1] in LOW]
     high = [r for r in requests if r[1] in HIGH]
+    load_before = os.getloadavg()[0]
     log(f"tile list: {len(requests)} requests ({len(low)} at z10-13, {len(high)} at z14-16) "
         f"over {', '.join(LAYERS)}; concurrency {CONCURRENCY}; {os.cpu_count()} CPUs")
 
@@ -569,6 +570,7 @@ def main() -> None:
     def ratio(a, b):
         return a / b if b else float("nan")
 
+    load_after = os.getloadavg()[0]
     log("")
     log(f"Vector tiles, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, concurrency "
         f"{CONCURRENCY}, gunicorn deploy/gunicorn.conf.py ({args.workers} workers x "
@@ -596,6 +598,9 @@ def main() -> None:
     log(f"median tile size: ours {median_ours:,.0f} B, raw SQL {median_raw:,.0f} B: "
         f"{size_ratio:.3f}x (target within 10%)  "
         f"{'ok' if abs(size_ratio - 1) <= 0.1 else 'MISSED'}")
+    log(f"load average (1 min) {load_before:.1f} before, {load_after:.1f} after"
+        + ("  -- the machine was busy: figures are low" if max(load_before, load_after) > 2.5
+           else ""))
     log(f"checked: {CHECKED[0]:,} timed responses decoded, feature counts equal to the raw "
         "SQL's (tipg's: to what its own query selects)")
 

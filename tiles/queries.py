@@ -46,8 +46,9 @@ def buffer_for(geometry_type: str) -> int:
 # per-polygon simplification such as ST_Simplify. Repeated and collinear points are dropped.
 #
 # The jsonb `properties` column is expanded by ST_AsMVT into feature properties; `id` becomes
-# the MVT feature id. Rows clipped away (NULL geometry) are dropped, so a tile with nothing to
-# draw is empty rather than a layer with no features.
+# the MVT feature id. ST_AsMVT skips rows whose geometry was clipped away (NULL) and gives empty
+# bytes for a layer left without features, so a tile with nothing to draw is empty. (Filtering
+# those rows in SQL instead makes PostgreSQL evaluate ST_AsMVTGeom twice per row.)
 _LAYER_TILE = """
 WITH env AS (SELECT ST_TileEnvelope($1, $2, $3) AS tile)
 SELECT string_agg(mvt, ''::bytea ORDER BY ord) FROM (
@@ -73,7 +74,6 @@ SELECT string_agg(mvt, ''::bytea ORDER BY ord) FROM (
             /*LIMIT*/
         ) c
     ) t
-    WHERE t.geom IS NOT NULL
     GROUP BY l.ord, l.slug
 ) layers
 """
@@ -253,7 +253,7 @@ features AS (
     WHERE f.layer_id = %(layer)s AND f.geom && env.search
 )
 SELECT ST_AsMVT(features, 'indicator', {EXTENT}, 'geom', 'fid')
-FROM features WHERE geom IS NOT NULL
+FROM features
 """
 
 # Rank 1 is the best area: for "lower is better" that is the lowest value.
