@@ -581,18 +581,26 @@ def _geometry_sql(layer: Layer, repair: bool) -> str:
     return geom
 
 
+def _ewkb(wkb: bytes, srid: int) -> bytes:
+    """WKB with the SRID inside (PostGIS's EWKB), so the staged rows need no second pass.
+    Geometries are 2D (read with force_2d), so the type word is a plain 1..7."""
+    order = "little" if wkb[0] == 1 else "big"
+    kind = int.from_bytes(wkb[1:5], order) | 0x20000000
+    return wkb[:1] + kind.to_bytes(4, order) + srid.to_bytes(4, order) + wkb[5:]
+
+
 def _stage(cur, source: Source, rows: list[dict]) -> None:
     cur.execute("DROP TABLE IF EXISTS _import")
     cur.execute("CREATE TEMP TABLE _import (n int, g geometry, props jsonb) ON COMMIT DROP")
     buf = io.StringIO()
     dumps = json.dumps
+    srid = source.srid
     for n, (wkb, props) in enumerate(zip(source.wkb, rows, strict=True), start=1):
-        geom = "\\N" if wkb is None else wkb.hex()
+        geom = "\\N" if wkb is None else _ewkb(wkb, srid).hex()
         payload = dumps(props, ensure_ascii=False).replace("\\", "\\\\")
         buf.write(f"{n}\t{geom}\t{payload}\n")
     buf.seek(0)
     cur.copy_expert("COPY _import (n, g, props) FROM STDIN", buf)
-    cur.execute("UPDATE _import SET g = ST_SetSRID(g, %s)", [source.srid])
 
 
 def check_geometries(cur, layer: Layer, source: Source, options: ImportOptions,
