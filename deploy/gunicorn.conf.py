@@ -16,7 +16,9 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread"
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 30
-keepalive = 5
+# Longer than nginx keeps idle upstream connections (keepalive_timeout 60s in sdi.conf): a
+# connection nginx reuses must not have been closed by gunicorn meanwhile (a reset).
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 # Off by default so that memory growth shows in the load test instead of being hidden by
 # recycling; set e.g. WEB_MAX_REQUESTS=5000 as a safety net if a leak ever appears.
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "0"))
