@@ -158,7 +158,7 @@ def test_area_with_no_value_has_no_rank_and_shows_no_data_never_zero():
     assert row["value"] is None and row["rank"] is None
     html = Client().get(f"/districts/{area.slug}/").content.decode()
     cell = re.search(r'<tr data-code="accessible-polling-stations">.*?</tr>', html, re.S).group(0)
-    value_cell = re.search(r'<td class="num value[^"]*">(.*?)</td>', cell, re.S).group(1)
+    value_cell = re.search(r'<td class="num value[^"]*"[^>]*>(.*?)</td>', cell, re.S).group(1)
     assert "brak danych" in value_cell and not re.search(r">\s*0\s*<", value_cell)
     assert figure(None) == "brak danych"
 
@@ -184,7 +184,7 @@ def test_profile_lists_every_indicator_with_value_rank_source_and_licence():
     # budget votes 2017 for this district, as stored, formatted the Polish way
     votes = _value("budget-votes", area.id, "2017")
     row = re.search(r'<tr data-code="budget-votes">.*?</tr>', html, re.S).group(0)
-    shown = re.search(r'<td class="num value">\s*([^<]+?)\s*<', row).group(1)
+    shown = re.search(r'<td class="num value"[^>]*>\s*([^<]+?)\s*<', row).group(1)
     assert shown.replace("\xa0", "").replace(" ", "") == str(round(votes))
     assert "2016:" in row and "2017:" in row  # the trend over the two editions
     assert re.search(r"\d of 5|\d z 5", row)
