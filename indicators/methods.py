@@ -289,14 +289,18 @@ def _membership_setup(plan: Plan, areas: Layer, layer: Layer) -> dict:
         (f"DELETE FROM {MEMBERSHIP} WHERE {same_pair} AND NOT ({current})", key),
         (f"""INSERT INTO {MEMBERSHIP} (areas_layer_id, areas_version, input_layer_id,
                                        input_version, area_id, feature_id)
+             WITH a AS MATERIALIZED (
+                 -- Materialized: each area's (repaired) polygon is then one value, which
+                 -- PostGIS prepares once for all its candidate points.
+                 SELECT id, CASE WHEN ST_IsValid(geom) THEN geom
+                                 ELSE ST_CollectionExtract(ST_MakeValid(geom), 3) END AS g
+                 FROM {FEATURES} WHERE layer_id = %(a)s)
              SELECT %(a)s, %(av)s, %(l)s, %(lv)s, area_id, feature_id FROM (
                  SELECT NULL::bigint AS area_id, NULL::bigint AS feature_id
                  UNION ALL
                  SELECT a.id, f.id
-                 FROM (SELECT id, CASE WHEN ST_IsValid(geom) THEN geom
-                                       ELSE ST_CollectionExtract(ST_MakeValid(geom), 3) END AS g
-                       FROM {FEATURES} WHERE layer_id = %(a)s) a
-                 JOIN {FEATURES} f ON f.layer_id = %(l)s AND ST_Intersects(a.g, f.geom)) j
+                 FROM a JOIN {FEATURES} f ON f.layer_id = %(l)s AND ST_Intersects(a.g, f.geom)
+             ) j
              WHERE NOT EXISTS (SELECT 1 FROM {MEMBERSHIP} WHERE {current})""", key),
     ]
     return key
@@ -420,8 +424,11 @@ def _coverage_plan(plan: Plan, method: dict, areas: Layer, layer: Layer) -> None
                                           Layer.GeometryType.MULTIPOINT)
     P = Params()
     period = _period_expr(method, "f", P)
+    # Multi-geometries are split into their parts (a MultiPoint is several sites).
+    parts = "ST_Transform(f.geom, 2180)" if layer.geometry_type == Layer.GeometryType.POINT \
+        else "(ST_Dump(ST_Transform(f.geom, 2180))).geom"
     src = f"""
-        SELECT {period} AS period, (ST_Dump(ST_Transform(f.geom, 2180))).geom AS g
+        SELECT {period} AS period, {parts} AS g
         FROM {FEATURES} f WHERE {_source_filter(method, layer, 'f', P)}"""
     d, quad = P(distance), P(f"quad_segs={QUAD_SEGS}")
     plan.setup += [(f"DROP TABLE IF EXISTS {t}", {}) for t in (
