@@ -244,7 +244,8 @@ def requests_view(request, fmt):
 def request_detail(request, fmt, pk):
     if request.method != "GET":
         raise Open311Error(405, "use GET")
-    report = Report.public().select_related("category", "department").filter(pk=pk).first()
+    report = (Report.public().select_related("category", "department").filter(pk=int(pk)).first()
+              if pk.isdigit() else None)
     if report is None:
         raise Open311Error(404, f"no public service request {pk}")
     return _respond(fmt, "service_requests", "request", [_absolute(request, request_row(report))])

@@ -11,5 +11,6 @@ urlpatterns = [
     path("services.<str:fmt>", open311.services_list, name="services"),
     path("services/<slug:code>.<str:fmt>", open311.service_definition, name="service"),
     path("requests.<str:fmt>", open311.requests_view, name="requests"),
-    re_path(r"^requests/(?P<pk>\d+)\.(?P<fmt>\w+)$", open311.request_detail, name="request"),
+    re_path(r"^requests/(?P<pk>[^/.]+)\.(?P<fmt>\w+)$", open311.request_detail,
+            name="request"),
 ]

@@ -67,7 +67,8 @@ def index(request):
             reports = filters.apply(reports)
         else:
             reports, status = reports.none(), 400
-    page = Paginator(reports.annotate(n_supporters=Count("supporters")), 25).get_page(
+    reports = reports.annotate(n_supporters=Count("supporters")).order_by("-created_at", "-id")
+    page = Paginator(reports, 25).get_page(
         request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -601,3 +601,31 @@ def test_every_change_is_in_the_history_with_its_author(client, moderator):
     events = list(ReportEvent.objects.filter(report=report).order_by("at", "id"))
     assert [e.kind for e in events] == ["submitted", "published", "status", "reply", "hidden"]
     assert [e.user for e in events] == [None, moderator, moderator, moderator, moderator]
+
+
+def test_the_reports_indicator_matches_the_statistics_function(client):
+    """The indicator declared in fixtures/kielce/indicators.yaml (density over the reports
+    layer) and reports.stats give the same numbers per district."""
+    from indicators.computing import compute_indicator
+    from indicators.models import Indicator, IndicatorValue
+
+    indicator = Indicator.objects.get(code="citizen-reports-per-km2")
+    compute_indicator(indicator)
+    assert not IndicatorValue.objects.filter(indicator=indicator).exclude(value=None).exists()
+
+    pothole = testing.category()
+    for _ in range(3):
+        _report(pothole)
+    rejected = _report(pothole)
+    services.set_status(rejected, None, "rejected", "Nie dotyczy miasta.")
+    _report(pothole, public=False)
+    compute_indicator(indicator)
+    year = str(timezone.localdate().year)
+    expected = {r["area_id"]: r["value"] for r in stats.reports_per_km2(period=year)}
+    got = dict(IndicatorValue.objects.filter(
+        indicator=indicator, area__layer__slug="okregi-wyborcze", period=year)
+        .values_list("area_id", "value"))
+    assert set(got) == set(expected)
+    for area_id, value in expected.items():
+        assert got[area_id] == pytest.approx(value, rel=1e-6)
+    assert sum(1 for v in got.values() if v) == 1  # all four public reports in one district

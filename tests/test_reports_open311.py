@@ -132,6 +132,8 @@ def test_request_filters(client, category):
         assert message in response.json()[0]["description"]
     assert client.get(f"{BASE}/requests.yaml").status_code == 404
     assert client.get(f"{BASE}/requests/{10**9}.json").status_code == 404
+    assert client.get(f"{BASE}/requests/abc.xml").status_code == 404
+    assert ET.fromstring(client.get(f"{BASE}/requests/abc.xml").content).tag == "errors"
     assert client.delete(f"{BASE}/requests.json").status_code == 405
 
 
