@@ -16,6 +16,9 @@ from layers.models import Feature, Layer
 from portal import text
 from portal.queries import localized
 
+# The layer checks take about a second per 100,000 features; bigger layers are only scored
+# when a score for their current version is already cached.
+QUALITY_LIVE_MAX_FEATURES = 20_000
 DOWNLOAD_FORMATS = [("geojson", "GeoJSON"), ("csv", "CSV"), ("gpkg", "GeoPackage")]
 
 
@@ -36,7 +39,7 @@ class Dataset:
         return self.layer.slug
 
 
-def _quality(layer: Layer, boundary: Layer | None) -> dict | None:
+def _quality(layer: Layer, boundary: Layer | None, feature_count: int) -> dict | None:
     """The layer's quality score from the indicators app's checks (PostGIS), cached per layer
     version: every edit bumps the version, so a cached score is never out of date. None when
     the checks are unavailable or the layer has no features to score."""
@@ -47,6 +50,8 @@ def _quality(layer: Layer, boundary: Layer | None) -> dict | None:
     city = f"{boundary.pk}@{boundary.version}" if boundary else "-"
     key = f"portal:quality:{layer.pk}@{layer.version}:{city}"
     found = cache.get(key)
+    if found is None and feature_count > QUALITY_LIVE_MAX_FEATURES:
+        return None  # too big to check while a visitor waits; shown as "not assessed yet"
     if found is None:
         result = check_layer(layer, boundary)
         found = {"score": result["score"],
@@ -78,7 +83,7 @@ def datasets(public_only: bool = True) -> list[Dataset]:
         result.append(Dataset(
             layer=la, title=localized(la, "title") or la.slug,
             description=localized(la, "description"), feature_count=st.get("n", 0),
-            extent=st.get("extent"), quality=_quality(la, boundary),
+            extent=st.get("extent"), quality=_quality(la, boundary, st.get("n", 0)),
             theme_label=text.theme(la.theme),
             frequency_label=text.frequency(la.update_frequency), keywords=list(la.keywords)))
     return result

@@ -522,3 +522,20 @@ def test_catalogue_shows_the_quality_score_of_the_layer_checks():
     html = Client().get("/data/obwody-glosowania/").content.decode()
     shown = re.search(r"<dt>Jakość</dt><dd>([\d,]+) / 100", html).group(1)
     assert float(shown.replace(",", ".")) == pytest.approx(expected)
+
+
+def test_map_page_without_any_indicator_value_explains_instead_of_failing():
+    IndicatorValue.objects.all().delete()
+    r = Client().get("/")
+    assert r.status_code == 200 and "Brak wskaźników" in r.content.decode()
+    assert Client().get("/districts/okreg-1/").status_code == 200
+    assert Client().get("/compare/?areas=okreg-1,okreg-2").status_code == 200
+
+
+def test_big_layers_are_not_scored_while_a_visitor_waits(monkeypatch):
+    from portal import catalogue  # noqa: PLC0415
+
+    monkeypatch.setattr(catalogue, "QUALITY_LIVE_MAX_FEATURES", 10)
+    Layer.objects.filter(slug="placowki-oswiatowe").update(version=987654)  # nothing cached
+    html = Client().get("/data/placowki-oswiatowe/").content.decode()
+    assert "<dt>Jakość</dt><dd>jeszcze nie oceniono" in html
