@@ -355,7 +355,7 @@ def run_http(port: int, paths: list[str], rounds: int, before_round=None):
 
 # --- servers ---------------------------------------------------------------------------------
 
-def wait_http(url: str, proc, what: str, timeout: float = 90) -> None:
+def wait_http(url: str, proc, what: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -173,7 +173,7 @@ def redis_gunicorn(kielce, django_db_blocker, redis_url):
          "--no-control-socket"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a busy machine boots three workers slowly
     while True:
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2):
@@ -298,3 +298,19 @@ def test_a_deleted_layer_has_no_tiles_and_comes_back_when_restored(client):
         assert response.json() == {"detail": "unknown layer 'biblioteki'"}
     lifecycle.restore_layer(Layer.all_objects.get(pk=layer.pk))
     assert ids(decode(get_tile(client, path)), "biblioteki")
+
+
+def test_recent_tiles_keep_within_their_byte_budget():
+    recent = caching._Recent(max_bytes=100)
+    for key in "abc":
+        recent.put(key, key.encode() * 40)
+    assert recent.get("a") is None  # the oldest went when the budget was spent
+    assert recent.get("b") == b"b" * 40 and recent.get("c") == b"c" * 40
+    recent.get("b")  # now "c" is the least recently used
+    recent.put("d", b"d" * 40)
+    assert recent.get("c") is None and recent.get("b") and recent.get("d")
+    recent.put("huge", b"x" * 51)  # more than half the budget: not kept
+    assert recent.get("huge") is None
+    assert recent.size <= 100
+    # Without Redis (tests, dev) the tiles are in process memory already: no second copy.
+    assert caching.recent is None

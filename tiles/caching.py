@@ -5,9 +5,13 @@ so an edit, which bumps the layer version, makes a new key: nothing has to be de
 """
 
 import hashlib
+import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
@@ -64,11 +68,58 @@ def stats() -> dict[str, int]:
     return {"built": got.get(STATS_BUILT, 0), "waited": got.get(STATS_WAITED, 0)}
 
 
+class _Recent:
+    """The tiles this process served last, in front of a shared cache (Redis): a hit costs no
+    round trip. Keys hold the layer versions, so an entry can never be stale; it is only evicted
+    when the byte budget is spent (least recently used first)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.items: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self.lock:
+            tile = self.items.get(key)
+            if tile is not None:
+                self.items.move_to_end(key)
+            return tile
+
+    def put(self, key: str, tile: bytes) -> None:
+        if len(tile) > self.max_bytes // 2:
+            return
+        with self.lock:
+            if key in self.items:
+                return
+            self.items[key] = tile
+            self.size += len(tile)
+            while self.size > self.max_bytes:
+                _, old = self.items.popitem(last=False)
+                self.size -= len(old)
+
+
+def _recent() -> _Recent | None:
+    # With the local memory cache (dev, tests) the tiles are in this process already.
+    backend = settings.CACHES["default"]["BACKEND"]
+    budget = int(os.environ.get("TILES_RECENT_MB", "32")) * 2**20
+    return None if "locmem" in backend.lower() or budget <= 0 else _Recent(budget)
+
+
+recent = _recent()
+
+
 def cached_tile(key: str, build: Callable[[], bytes]) -> bytes:
-    tile = cache.get(key)
+    tile = recent.get(key) if recent else None
+    if tile is None:
+        tile = cache.get(key)
+        if tile is not None and recent:
+            recent.put(key, tile)
     metrics.tile_cache(hit=tile is not None)
     if tile is None:
         tile = _build_once(key, metrics.timed_build(build))
+        if recent:
+            recent.put(key, tile)
     return tile
 
 

@@ -57,16 +57,16 @@ SELECT string_agg(mvt, ''::bytea ORDER BY ord) FROM (
         ord int, id bigint, slug text, buffer int, keep text[], filter jsonpath, vars jsonb,
         lim int)
     CROSS JOIN LATERAL (
-        SELECT c.id, c.properties, ST_AsMVTGeom(c.g, env.tile, 4096, l.buffer, true) AS geom
+        SELECT c.id, c.properties,
+               ST_AsMVTGeom(ST_Transform(c.geom, 3857), env.tile, 4096, l.buffer, true) AS geom
         FROM (
             SELECT f.id,
                    CASE WHEN l.keep IS NULL THEN f.properties
                         ELSE (SELECT coalesce(jsonb_object_agg(p.key, p.value), '{}')
                               FROM jsonb_each(f.properties) p WHERE p.key = ANY(l.keep))
                    END AS properties,
-                   m.g
+                   f.geom
             FROM layers_feature f
-            CROSS JOIN LATERAL (SELECT ST_Transform(f.geom, 3857) AS g) m
             WHERE f.layer_id = l.id
               AND f.geom && ST_Transform(
                     ST_TileEnvelope($1, $2, $3, margin => l.buffer / 4096.0), 4326)
@@ -83,11 +83,12 @@ SELECT string_agg(mvt, ''::bytea ORDER BY ord) FROM (
 # tile), then a fixed pseudo-random order of ids (hashint8) so that thinned points are an even
 # sample rather than, say, the oldest ones or one corner of the tile. The order is the same in
 # every tile and a child tile's candidates are a subset of its parent's, so a feature kept at
-# one zoom is kept at every higher zoom.
+# one zoom is kept at every higher zoom. Only the kept features are transformed for drawing.
 _LIMIT = """
             ORDER BY ST_Dimension(f.geom) DESC,
                      CASE WHEN ST_Dimension(f.geom) > 0
-                          THEN ST_Area(m.g) + ST_Length(m.g) ELSE 0 END DESC,
+                          THEN (SELECT ST_Area(g) + ST_Length(g)
+                                FROM ST_Transform(f.geom, 3857) g) ELSE 0 END DESC,
                      hashint8(f.id), f.id
             LIMIT l.lim"""
 
@@ -174,8 +175,8 @@ def layer_tile(layers: list[LayerQuery], tile: TileCoord) -> bytes:
         {"ord": i, "id": la.id, "slug": la.slug, "buffer": la.buffer, "keep": la.keep,
          "filter": la.filter, "vars": la.vars, "lim": la.limit or None}
         for i, la in enumerate(layers)])
-    name, sql = (("tiles_layer_limited_v1", LAYER_TILE_LIMITED_SQL) if limited
-                 else ("tiles_layer_v1", LAYER_TILE_SQL))
+    name, sql = (("tiles_layer_limited_v2", LAYER_TILE_LIMITED_SQL) if limited
+                 else ("tiles_layer_v2", LAYER_TILE_SQL))
     row = _run_prepared(name, sql, _ARG_TYPES, [tile.z, tile.x, tile.y, spec])
     return bytes(row[0]) if row and row[0] is not None else b""
 
