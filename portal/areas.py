@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import yaml
 from django.conf import settings
+from django.contrib.gis.geos import Point
 from django.utils.text import slugify
 
 from layers.city import find_city_dir
@@ -122,8 +123,6 @@ def find(slug: str) -> tuple[Area, Layer] | None:
 
 def at_point(layer: Layer, lon: float, lat: float) -> Area | None:
     """The area of `layer` containing the point (the first by id if areas overlap)."""
-    from django.contrib.gis.geos import Point
-
     fid = (Feature.objects.filter(layer=layer, geom__intersects=Point(lon, lat, srid=4326))
            .order_by("id").values_list("id", flat=True).first())
     if fid is None:
