@@ -4,7 +4,9 @@
 Not declared, because not implemented: CQL2 property-property comparisons, arithmetic,
 accent-insensitive comparison, array functions, custom functions, and the full set of temporal
 functions (T_AFTER, T_BEFORE, T_EQUALS, T_INTERSECTS, T_DISJOINT and T_DURING work on date
-properties, the other Allen relations do not); no processes, coverages or maps.
+properties, the other Allen relations do not); no processes, coverages or maps. The
+/schema documents and /tileMatrixSets are served but their (draft) conformance classes are not
+claimed.
 """
 
 from ogc.tiles import CONFORMANCE as TILES
@@ -33,8 +35,6 @@ FEATURES = [
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
-    # collection schemas (/schema)
-    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/schemas",
 ]
 CQL2 = [
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",

@@ -22,8 +22,6 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
-    "http://www.opengis.net/spec/ogcapi-tiles-2/1.0/conf/tilematrixset",
-    "http://www.opengis.net/spec/ogcapi-tiles-2/1.0/conf/tilematrixsets-list",
 ]
 
 
