@@ -17,6 +17,8 @@ DEFAULTS = {
     "REPORTS_MAX_PHOTO_BYTES": 8 * 1024 * 1024,
     "REPORTS_MAX_PHOTO_PIXELS": 40_000_000,
     "REPORTS_PHOTO_MAX_SIDE": 1600,
+    # Room in a request body for everything but the photos (text fields, multipart overhead).
+    "REPORTS_MAX_FORM_BYTES": 256 * 1024,
     # (attempts, seconds). `ip` counts every write attempt from one address (form, "me too",
     # Open311); `email` counts accepted reports and "me too"s per email address.
     "REPORTS_RATE_LIMITS": {"ip": (20, 3600), "email": (5, 3600)},
@@ -31,3 +33,19 @@ DEFAULTS = {
 
 def get(name: str):
     return getattr(settings, name, DEFAULTS[name])
+
+
+def max_body_bytes() -> int:
+    """The largest request body a report can need; anything larger is refused unread."""
+    return get("REPORTS_MAX_PHOTOS") * get("REPORTS_MAX_PHOTO_BYTES") + get(
+        "REPORTS_MAX_FORM_BYTES")
+
+
+def body_too_large(request, limit: int | None = None) -> bool:
+    """Whether the declared body is over `limit` (by default what a report can need); a
+    malformed Content-Length counts as too large."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return True
+    return length > (max_body_bytes() if limit is None else limit)

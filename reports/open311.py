@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import override
 from django.views.decorators.csrf import csrf_exempt
 
-from reports import geo, questions, ratelimit, services
+from reports import conf, geo, questions, ratelimit, services
 from reports.forms import HONEYPOT
 from reports.models import Category, Report, ReportEvent
 from reports.ratelimit import RateLimited
@@ -252,6 +252,8 @@ def request_detail(request, fmt, pk):
 
 
 def _post(request, fmt):
+    if conf.body_too_large(request):
+        raise Open311Error(413, "the request body is too large")
     data = request.POST
     if data.get(HONEYPOT):
         raise Open311Error(400, "the request could not be accepted")

@@ -106,6 +106,13 @@ def _categories_config() -> list[dict]:
 @require_http_methods(["GET", "POST"])
 def new(request):
     if request.method == "POST":
+        if conf.body_too_large(request):
+            # Refused before Django reads the body: no temporary file, no parsing.
+            return render(request, "reports/error.html", {
+                "message": _("The photos are too large together: at most %(n)d photos of "
+                             "%(mb)d MB each.") % {
+                    "n": conf.get("REPORTS_MAX_PHOTOS"),
+                    "mb": conf.get("REPORTS_MAX_PHOTO_BYTES") // (1024 * 1024)}}, status=413)
         if request.POST.get(forms.HONEYPOT):
             return _honeypot(request)
         try:
@@ -214,6 +221,9 @@ def support(request, pk: int):
     report = get_object_or_404(Report, pk=pk)
     if not report.is_public:
         raise Http404
+    if conf.body_too_large(request, conf.get("REPORTS_MAX_FORM_BYTES")):
+        return render(request, "reports/error.html", {
+            "message": _("The form could not be accepted.")}, status=413)
     if request.POST.get(forms.HONEYPOT):
         return _honeypot(request)
     form = forms.SupportForm(request.POST)

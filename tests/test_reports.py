@@ -629,3 +629,42 @@ def test_the_reports_indicator_matches_the_statistics_function(client):
     for area_id, value in expected.items():
         assert got[area_id] == pytest.approx(value, rel=1e-6)
     assert sum(1 for v in got.values() if v) == 1  # all four public reports in one district
+
+
+def test_staff_manage_categories_in_the_admin_with_validated_questions(client,
+                                                                       django_user_model):
+    admin = django_user_model.objects.create_superuser("gis", "gis@example.org", None)
+    client.force_login(admin)
+    form = {"slug": "bench", "name_pl": "Ławka", "name_en": "Bench", "description_pl": "",
+            "description_en": "", "duplicate_radius_m": "40", "order": "0", "active": "on",
+            "questions": '[{"name": "Broken!", "type": "colour"}]'}
+    response = client.post("/admin/reports/category/add/", form)
+    assert response.status_code == 200
+    assert "name must be lower-case letters" in response.content.decode()
+    assert not Category.objects.filter(slug="bench").exists()
+    form["questions"] = ('[{"name": "broken", "type": "boolean", "label_pl": "Zniszczona"}]')
+    form["trusted"] = "on"
+    assert client.post("/admin/reports/category/add/", form).status_code == 302
+    bench = Category.objects.get(slug="bench")
+    assert bench.trusted and bench.questions[0]["name"] == "broken"
+    # Reports are looked up in the admin but changed only on the moderation page.
+    report = _report(bench)
+    listing = client.get("/admin/reports/report/").content.decode()
+    assert f"/reports/moderate/{report.pk}/" in listing
+    assert client.post(f"/admin/reports/report/{report.pk}/delete/", {"post": "yes"}
+                       ).status_code == 403
+    assert Report.objects.filter(pk=report.pk).exists()
+
+
+def test_every_reports_string_has_a_polish_translation():
+    import subprocess
+    from pathlib import Path
+
+    import reports
+
+    po = Path(reports.__file__).parent / "locale" / "pl" / "LC_MESSAGES" / "django.po"
+    result = subprocess.run(["msgfmt", "--check", "--statistics", "-o", "/dev/null", str(po)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "translated messages" in result.stderr
+    assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr, result.stderr

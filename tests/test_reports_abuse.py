@@ -276,3 +276,29 @@ def test_the_page_scripts_never_write_html():
         text = script.read_text()
         assert "innerHTML" not in text and "insertAdjacentHTML" not in text, script.name
         assert "document.write" not in text, script.name
+
+
+def test_a_body_larger_than_any_report_can_need_is_refused_unread(client, category, settings,
+                                                                  media):
+    settings.REPORTS_MAX_PHOTO_BYTES = 100_000
+    settings.REPORTS_MAX_FORM_BYTES = 10_000
+    # 3 × 100 kB + 10 kB is the most a report can need; this body is larger.
+    files = [upload(b"\xff\xd8\xff" + b"\x00" * 120_000, f"p{i}.jpg") for i in range(3)]
+    response = post(client, category, files=files)
+    assert response.status_code == 413
+    assert nothing_stored(media)
+    report = services.submit(category=category, geom=geo.point(LON, LAT), title="Coś",
+                             description="Opis opisu.", answers={}, email="a@example.org")
+    response = client.post(f"/reports/{report.pk}/support/", {"email": "x" * 20_000})
+    assert response.status_code == 413 and Supporter.objects.count() == 0
+    response = client.post("/open311/v2/requests.json", {"description": "x" * 400_000})
+    assert response.status_code == 413 and response.json()[0]["code"] == 413
+    assert Report.objects.count() == 1
+
+
+def test_out_of_range_ids_are_404(client):
+    huge = 10 ** 30
+    assert client.get(f"/reports/{huge}/").status_code == 404
+    assert client.post(f"/reports/{huge}/support/").status_code == 404
+    assert client.get(f"/open311/v2/requests/{huge}.json").status_code == 404
+    assert client.get(f"/open311/v2/requests.json?service_request_id={huge}").json() == []
