@@ -52,12 +52,12 @@ DB_CONNECTIONS = Gauge("sdi_db_connections_open",
                        ["alias"], multiprocess_mode="livesum")
 DB_BACKENDS = Gauge("sdi_db_backends", "Server backends on the application database by state "
                     "(from pg_stat_activity, at scrape time)", ["alias", "state"],
-                    multiprocess_mode="liveall")
+                    multiprocess_mode="livemostrecent")
 DB_MAX_CONNECTIONS = Gauge("sdi_db_max_connections", "The server's max_connections",
-                           ["alias"], multiprocess_mode="liveall")
+                           ["alias"], multiprocess_mode="livemostrecent")
 REPLICA_LAG = Gauge("sdi_db_replica_lag_seconds",
                     "Time since the replica replayed the last transaction (0 when idle)",
-                    multiprocess_mode="liveall")
+                    multiprocess_mode="livemostrecent")
 
 
 def tile_cache(hit: bool) -> None:
@@ -98,6 +98,12 @@ def record_db_connections() -> None:
         DB_CONNECTIONS.labels(conn.alias).set(1 if conn.connection is not None else 0)
 
 
+# Every state pg_stat_activity can report: each scrape sets them all, so a state that has
+# emptied shows 0 rather than its last count.
+BACKEND_STATES = ("active", "idle", "idle in transaction", "idle in transaction (aborted)",
+                  "fastpath function call", "disabled", "unknown")
+
+
 def _scrape_database_state() -> None:
     from sdi import routers  # late: routers imports settings-dependent state
 
@@ -106,8 +112,10 @@ def _scrape_database_state() -> None:
             with connections[alias].cursor() as cur:
                 cur.execute("SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
                             "WHERE datname = current_database() GROUP BY 1")
-                for state, count in cur.fetchall():
+                counts = dict.fromkeys(BACKEND_STATES, 0) | dict(cur.fetchall())
+                for state, count in counts.items():
                     DB_BACKENDS.labels(alias, state).set(count)
+                DB_BACKENDS.labels(alias, "unreachable").set(0)
                 cur.execute("SELECT current_setting('max_connections')::int")
                 DB_MAX_CONNECTIONS.labels(alias).set(cur.fetchone()[0])
                 if alias == routers.REPLICA:
