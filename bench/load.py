@@ -148,9 +148,12 @@ def tile_addresses(n: int = 300) -> list[str]:
 
 def tiles_per_second(base: str, paths: list[str], concurrency: int = 8) -> tuple[float, int]:
     def fetch(path):
-        with urllib.request.urlopen(base + path, timeout=60) as r:
-            r.read()
-            return r.status
+        try:
+            with urllib.request.urlopen(base + path, timeout=120) as r:
+                r.read()
+                return r.status
+        except OSError:  # a timeout or refused connection is an error of the run, not a crash
+            return 0
 
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
