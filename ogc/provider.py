@@ -9,6 +9,7 @@ queryables, schema and OpenAPI it only needs `get_fields`).
 
 import json
 
+from django.conf import settings
 from django.core.cache import cache
 from pygeoapi.provider.base import (
     BaseProvider,
@@ -103,8 +104,9 @@ class LayerProvider(BaseProvider):
         return query
 
     def _matched(self, query: FeatureQuery) -> tuple[int, str]:
+        seconds = getattr(settings, "OGC_COUNT_CACHE_SECONDS", COUNT_CACHE_SECONDS)
         key = f"ogc:count:{self.slug}:{self.version}:{query.signature()}"
-        cached = cache.get(key)
+        cached = cache.get(key) if seconds else None
         if cached is not None:
             return cached[0], CACHED if cached[1] == COUNTED else cached[1]
         if query.is_whole_layer():
@@ -114,7 +116,8 @@ class LayerProvider(BaseProvider):
             exact = query.count_upto(COUNT_CAP)
             found = (exact, COUNTED) if exact <= COUNT_CAP else (
                 max(query.estimate(), COUNT_CAP + 1), ESTIMATED)
-        cache.set(key, found, COUNT_CACHE_SECONDS)
+        if seconds:
+            cache.set(key, found, seconds)
         return found
 
     def get(self, identifier, crs=crsmod.DEFAULT, **kwargs):

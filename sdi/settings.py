@@ -246,3 +246,7 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 # Serve static files straight from the apps (no collectstatic) when asked: tests and dev.
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
+
+# OGC API: how long a matched-feature count is cached (per layer version and selection); 0 = count
+# on every request (bench/ogc_items.py measures both).
+OGC_COUNT_CACHE_SECONDS = int(os.environ.get("OGC_COUNT_CACHE_SECONDS", "3600"))
