@@ -238,7 +238,11 @@ def test_html_pages_load_nothing_from_outside(live_url, artifacts):
     urls = ["/ogc?f=html", "/ogc/collections?f=html", "/ogc/collections/biblioteki?f=html",
             "/ogc/collections/biblioteki/items?f=html",
             "/ogc/collections/catalogue/items?f=html", "/ogc/conformance?f=html",
-            "/ogc/openapi?f=html"]
+            "/ogc/openapi?f=html", "/ogc/collections/catalogue/items/biblioteki?f=html",
+            "/ogc/collections/biblioteki/queryables?f=html"]
+    with urllib.request.urlopen(f"{live_url}/ogc/collections/biblioteki/items?limit=1") as r:
+        first = json.load(r)["features"][0]["id"]
+    urls.append(f"/ogc/collections/biblioteki/items/{first}?f=html")
     with page(live_url) as pg:
         failed = []
         pg.on("response", lambda r: r.status >= 400 and failed.append((r.url, r.status)))
