@@ -9,6 +9,7 @@ layer_changed signal (tile caches, indicators) work as for any other layer.
 
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from layers import editing
 from layers.models import Feature, Layer
@@ -72,6 +73,11 @@ def ensure_layer(metadata: dict | None = None) -> Layer:
     return layer
 
 
+def _local_date(value) -> str:
+    # Dates as the city sees them (TIME_ZONE), like the statistics and the pages.
+    return timezone.localtime(value).date().isoformat()
+
+
 def properties(report: Report) -> dict:
     """The public face of a report: the only fields that leave the app."""
     district = geo.district_of(report.geom)
@@ -85,10 +91,10 @@ def properties(report: Report) -> dict:
         "category": report.category.slug,
         "category_name": report.category.name_pl,
         "status": report.status,
-        "reported": report.created_at.date().isoformat(),
-        "year": str(report.created_at.year),
-        "updated": report.updated_at.date().isoformat(),
-        "fixed": report.fixed_at.date().isoformat() if days is not None else None,
+        "reported": _local_date(report.created_at),
+        "year": str(timezone.localtime(report.created_at).year),
+        "updated": _local_date(report.updated_at),
+        "fixed": _local_date(report.fixed_at) if days is not None else None,
         "days_to_fix": days,
         "supporters": report.supporters.count(),
         "photos": report.photos.count(),

@@ -19,8 +19,12 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+def _now() -> float:
+    return time.time()
+
+
 def _key(scope: str, ident: str, window: int) -> tuple[str, int]:
-    now = int(time.time())
+    now = int(_now())
     digest = hashlib.sha256(f"{scope}:{ident.strip().lower()}".encode()).hexdigest()[:32]
     return f"reports:rl:{scope}:{digest}:{now // window}", window - now % window
 

@@ -19,6 +19,14 @@ LON, LAT = testing.RYNEK
 
 
 @pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    """Rate-limit windows start at a fixed instant: a test never straddles two windows."""
+    from reports import ratelimit
+
+    monkeypatch.setattr(ratelimit, "_now", lambda: 1_800_000_000.0)
+
+
+@pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     cache.clear()
@@ -74,11 +82,17 @@ def test_rate_limit_per_email_across_addresses(client, category, settings):
     assert Report.objects.count() == 2
 
 
-def test_rate_limit_window_expires(client, category, settings):
-    settings.REPORTS_RATE_LIMITS = {"ip": (1, 1), "email": (100, 3600)}
+def test_rate_limit_window_expires(client, category, settings, monkeypatch):
+    from reports import ratelimit
+
+    clock = [1_000_020.0]  # a window starts here: no sleeping, no boundary races
+    monkeypatch.setattr(ratelimit, "_now", lambda: clock[0])
+    settings.REPORTS_RATE_LIMITS = {"ip": (1, 60), "email": (100, 3600)}
     assert post(client, category, email="a@example.org").status_code == 302
-    assert post(client, category, email="b@example.org").status_code == 429
-    time.sleep(1.1)
+    clock[0] += 59
+    response = post(client, category, email="b@example.org")
+    assert response.status_code == 429 and response["Retry-After"] == "1"
+    clock[0] += 1
     assert post(client, category, email="c@example.org").status_code == 302
 
 
@@ -162,16 +176,16 @@ def test_webp_is_accepted(client, category):
 
 
 def test_oversized_file_is_refused(client, category, settings, media):
-    settings.REPORTS_MAX_PHOTO_BYTES = 20_000
-    big = testing.jpeg(1200, 900)
-    noisy = Image.effect_noise((800, 800), 80).convert("RGB")
+    settings.REPORTS_MAX_PHOTO_BYTES = 1024 * 1024
+    settings.REPORTS_MAX_FORM_BYTES = 10 * 1024 * 1024  # so that the per-file limit decides
+    noisy = Image.effect_noise((1500, 1500), 80).convert("RGB")
     out = io.BytesIO()
     noisy.save(out, "JPEG", quality=95)
-    assert len(out.getvalue()) > 20_000
-    response = post(client, category, files=[upload(out.getvalue())])
+    assert len(out.getvalue()) > 1024 * 1024
+    response = post(client, category, files=[upload(out.getvalue(), "big.jpg")])
     assert response.status_code == 400
+    assert "big.jpg: plik jest większy niż 1 MB." in response.content.decode()
     assert nothing_stored(media)
-    assert big  # a small photo of a plain colour fits
     assert post(client, category, files=[upload(testing.jpeg(200, 100))]).status_code == 302
 
 

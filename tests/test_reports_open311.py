@@ -18,6 +18,14 @@ BASE = "/open311/v2"
 
 
 @pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    """Rate-limit windows start at a fixed instant: a test never straddles two windows."""
+    from reports import ratelimit
+
+    monkeypatch.setattr(ratelimit, "_now", lambda: 1_800_000_000.0)
+
+
+@pytest.fixture(autouse=True)
 def clean(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     cache.clear()
