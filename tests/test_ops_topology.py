@@ -382,10 +382,12 @@ def test_point_in_time_recovery_from_the_wal_archive(topology):
     a copy to the moment between them from the archived WAL."""
     drill = PROD_DIR / "pitr-drill"
     subprocess.run(["rm", "-rf", str(drill)], check=True)
-    drill.mkdir()
+    drill.mkdir(mode=0o700)  # PostgreSQL refuses a data directory others can read
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    log = PROD_DIR / "log" / "pitr-drill.log"
+    log.touch()
     if as_pg:
-        subprocess.run(["chown", "postgres", str(drill)], check=True)
+        subprocess.run(["chown", "postgres", str(drill), str(log)], check=True)
     port = PORTS["PROD_PG_PORT"] + 50
     conn = topology.pg("PROD_PG_PORT")
     conn.autocommit = True
@@ -420,7 +422,7 @@ def test_point_in_time_recovery_from_the_wal_archive(topology):
                         f"touch {drill}/recovery.signal"], input=recovery, text=True,
                        check=True)
         subprocess.run([*as_pg, f"{PGBIN}/pg_ctl", "-D", str(drill), "-l",
-                        str(PROD_DIR / "log" / "pitr-drill.log"), "-o", f"-p {port}", "-w",
+                        str(log), "-o", f"-p {port}", "-w",
                         "-t", "120", "start"], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=180)
         try:
