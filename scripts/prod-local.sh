@@ -110,6 +110,8 @@ start_replica() {
     printf "archive_mode = off\n" | as_pg tee -a "$REPLICA/postgresql.conf" >/dev/null
   fi
   if ! as_pg "$PGBIN/pg_ctl" -D "$REPLICA" status >/dev/null 2>&1; then
+    # The primary may listen on another port than when the replica was cloned.
+    as_pg sed -i -E "s/(primary_conninfo = '.*port=)[0-9]+/\1$PG_PORT/" "$REPLICA/postgresql.auto.conf"
     as_pg "$PGBIN/pg_ctl" -D "$REPLICA" -l "$LOGS/pg-replica.log" -w -t 60 -o "-p $REPLICA_PORT" start >/dev/null
   fi
 }

@@ -28,7 +28,9 @@ def _cache_check() -> str:
 def _replica_check() -> str:
     try:
         with connections[routers.REPLICA].cursor() as cur:
-            lag = routers.replica_lag(cur)
+            status, lag = routers.replica_state(cur)
+        if status != "streaming":
+            return f"error: not streaming from the primary ({status})"
         return "ok" if lag is None else f"ok (lag {lag:.1f} s)"
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return f"error: {exc.__class__.__name__} (reads on primary)"

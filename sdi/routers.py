@@ -12,7 +12,10 @@ with a session (logged in users) always read from the primary: they are few, and
 ones who write.
 
 The replica failing is not an outage: the middleware checks it at the start of a request and,
-if it cannot connect, marks it down for REPLICA_RETRY_SECONDS and reads from the primary.
+if it cannot connect, marks it down for DATABASE_REPLICA_RETRY_SECONDS and reads from the
+primary. Every few seconds it also asks the replica whether it is streaming from the primary and
+how far behind it is: a replica cut off, or more than DATABASE_REPLICA_MAX_LAG seconds behind, is
+treated as down too (it would otherwise serve old data indefinitely).
 
 Raw SQL (tiles, OGC) takes its connection from `read_connection`, which asks the same router.
 Without DATABASE_REPLICA_URL everything runs on `default`, exactly as before.
@@ -62,13 +65,43 @@ def mark_replica_down(exc: Exception) -> None:
     global _replica_down_until
     retry = float(getattr(settings, "DATABASE_REPLICA_RETRY_SECONDS", 5))
     if time.monotonic() >= _replica_down_until:
-        log.warning("replica unreachable (%s); reading from the primary for %ss",
-                    exc.__class__.__name__, retry)
+        log.warning("replica unusable (%s: %s); reading from the primary for %ss",
+                    exc.__class__.__name__, exc, retry)
     _replica_down_until = time.monotonic() + retry
 
 
 def read_alias() -> str:
     return _read_alias.get()
+
+
+def replica_state(cursor) -> tuple[str, float | None]:
+    """The replica's WAL receiver status ('streaming' when it follows the primary) and lag."""
+    cursor.execute("SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'stopped')")
+    return cursor.fetchone()[0], replica_lag(cursor)
+
+
+class ReplicaStale(DatabaseError):
+    """The replica answers but does not follow the primary closely enough to be read."""
+
+
+_last_state_check = 0.0
+
+
+def _check_state(conn) -> None:
+    """Every few seconds per process: a replica cut off from the primary, or too far behind,
+    would serve old data for as long as it stays that way; read from the primary instead."""
+    global _last_state_check
+    now = time.monotonic()
+    if now - _last_state_check < float(getattr(settings, "DATABASE_REPLICA_CHECK_SECONDS", 5)):
+        return
+    _last_state_check = now
+    with conn.cursor() as cur:
+        status, lag = replica_state(cur)
+    if status != "streaming":
+        raise ReplicaStale(f"replica not streaming from the primary ({status})")
+    max_lag = float(getattr(settings, "DATABASE_REPLICA_MAX_LAG", 60))
+    if lag is not None and lag > max_lag:
+        raise ReplicaStale(f"replica {lag:.0f} s behind the primary")
 
 
 def replica_lag(cursor) -> float | None:
@@ -127,9 +160,11 @@ def _replica_usable() -> bool:
     try:
         conn.close_if_health_check_failed()
         conn.ensure_connection()
+        _check_state(conn)
         return True
     except DatabaseError as exc:
-        conn.close()
+        if not isinstance(exc, ReplicaStale):
+            conn.close()
         mark_replica_down(exc)
         return False
 

@@ -1,7 +1,7 @@
 """The local production topology (scripts/prod-local.sh) and failure drills run on it.
 
-One session starts nginx → gunicorn (4 workers, DEBUG off) → PostgreSQL primary + streaming
-replica, and Redis, on ports of their own (never 5433/8000), from var/prod-test; the tests
+One session starts nginx → gunicorn (3 workers, DEBUG off) → PostgreSQL primary + streaming
+replica, and Redis, on free ports picked at start (never 5433/8000), from var/prod-test; the tests
 break parts of it on purpose and check that the service degrades and recovers as promised;
 the fixture stops everything at the end. Marker `topology` (make test runs it; deselect with
 `-m "not topology"` for a quick run).
@@ -9,6 +9,7 @@ the fixture stops everything at the end. Marker `topology` (make test runs it; d
 
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -23,8 +24,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROD_DIR = ROOT / "var" / "prod-test"
-PORTS = {"PROD_HTTP_PORT": 8280, "PROD_WEB_PORT": 8281, "PROD_PG_PORT": 5641,
-         "PROD_REPLICA_PORT": 5642, "PROD_REDIS_PORT": 6491}
+
+
+def _free_ports(n: int) -> list[int]:
+    """Ports nothing listens on now: several checkouts on one machine may run this at once."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+PORTS = dict(zip(("PROD_HTTP_PORT", "PROD_WEB_PORT", "PROD_PG_PORT", "PROD_REPLICA_PORT",
+                  "PROD_REDIS_PORT", "PITR_PORT"), _free_ports(6), strict=True))
 PGBIN = "/usr/lib/postgresql/15/bin"
 # Kielce centre at zoom 12..14: tiles that hold districts (found from the data, see below).
 KIELCE = (20.6286, 50.8536)
@@ -92,7 +107,7 @@ def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
 @pytest.fixture(scope="session")
 def topology():
     env = dict(os.environ, PROD_DIR=str(PROD_DIR), BASEMAP_URL="", WEB_WORKERS="3",
-               **{k: str(v) for k, v in PORTS.items()})
+               **{k: str(v) for k, v in PORTS.items() if k.startswith("PROD_")})
     env.pop("DATABASE_URL", None)
     top = Topology(nginx=f"http://127.0.0.1:{PORTS['PROD_HTTP_PORT']}",
                    web=f"http://127.0.0.1:{PORTS['PROD_WEB_PORT']}", env=env)
@@ -388,7 +403,7 @@ def test_point_in_time_recovery_from_the_wal_archive(topology):
     log.touch()
     if as_pg:
         subprocess.run(["chown", "postgres", str(drill), str(log)], check=True)
-    port = PORTS["PROD_PG_PORT"] + 50
+    port = PORTS["PITR_PORT"]
     conn = topology.pg("PROD_PG_PORT")
     conn.autocommit = True
     try:
