@@ -363,6 +363,7 @@ def wait_http(url: str, proc, what: str, timeout: float = 300) -> None:
                 return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
+                stop(proc)
                 raise SystemExit(f"{what} did not start") from None
             time.sleep(0.3)
 
