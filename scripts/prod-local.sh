@@ -98,6 +98,8 @@ start_primary() {
     psql_p -d sdi -c "CREATE EXTENSION IF NOT EXISTS postgis"
     psql_p -c "SELECT pg_create_physical_replication_slot('replica')" >/dev/null
   fi
+  # Lets the application see replication state (the router checks the replica is streaming).
+  psql_p -c "GRANT pg_read_all_stats TO sdi" 2>/dev/null
 }
 
 start_replica() {

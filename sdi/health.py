@@ -29,7 +29,7 @@ def _replica_check() -> str:
     try:
         with connections[routers.REPLICA].cursor() as cur:
             status, lag = routers.replica_state(cur)
-        if status != "streaming":
+        if status not in ("streaming", "unknown"):
             return f"error: not streaming from the primary ({status})"
         return "ok" if lag is None else f"ok (lag {lag:.1f} s)"
     except Exception as exc:  # noqa: BLE001 - reported, not raised

@@ -75,8 +75,14 @@ def read_alias() -> str:
 
 
 def replica_state(cursor) -> tuple[str, float | None]:
-    """The replica's WAL receiver status ('streaming' when it follows the primary) and lag."""
-    cursor.execute("SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'stopped')")
+    """The replica's WAL receiver status ('streaming' when it follows the primary) and lag.
+
+    No receiver row: 'stopped'. A row whose status is hidden (a role without pg_read_all_stats
+    sees only NULLs): 'unknown', which is not held against the replica.
+    """
+    cursor.execute("SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver) "
+                   "THEN 'stopped' ELSE coalesce((SELECT status FROM pg_stat_wal_receiver), "
+                   "'unknown') END")
     return cursor.fetchone()[0], replica_lag(cursor)
 
 
@@ -97,7 +103,7 @@ def _check_state(conn) -> None:
     _last_state_check = now
     with conn.cursor() as cur:
         status, lag = replica_state(cur)
-    if status != "streaming":
+    if status not in ("streaming", "unknown"):
         raise ReplicaStale(f"replica not streaming from the primary ({status})")
     max_lag = float(getattr(settings, "DATABASE_REPLICA_MAX_LAG", 60))
     if lag is not None and lag > max_lag:

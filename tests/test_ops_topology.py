@@ -1,7 +1,7 @@
 """The local production topology (scripts/prod-local.sh) and failure drills run on it.
 
 One session starts nginx → gunicorn (3 workers, DEBUG off) → PostgreSQL primary + streaming
-replica, and Redis, on free ports picked at start (never 5433/8000), from var/prod-test; the tests
+replica, and Redis, on free ports picked at start (never 5433/8000), in var/prod-test-<pid>; the tests
 break parts of it on purpose and check that the service degrades and recovers as promised;
 the fixture stops everything at the end. Marker `topology` (make test runs it; deselect with
 `-m "not topology"` for a quick run).
@@ -23,7 +23,9 @@ import psycopg2
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROD_DIR = ROOT / "var" / "prod-test"
+# One per test session: other sessions (other developers, the same checkout) may run this at the
+# same time; each gets its own clusters, ports and folder, removed at the end.
+PROD_DIR = ROOT / "var" / f"prod-test-{os.getpid()}"
 
 
 def _free_ports(n: int) -> list[int]:
@@ -117,6 +119,7 @@ def topology():
         pytest.fail(f"prod-local.sh start failed:\n{started.stdout}\n{started.stderr}")
     yield top
     top.script("stop", check=False)
+    subprocess.run(["rm", "-rf", str(PROD_DIR)], check=False)
 
 
 def district_tile(z: int = 13) -> str:
