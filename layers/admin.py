@@ -478,8 +478,28 @@ def _history_layer(feature_id) -> Layer | None:
 
 # --- history and imports --------------------------------------------------------------------
 
+class StaffReadOnly:
+    """Records (history, import runs) that staff read but nobody edits by hand: they change
+    only through the editing service and reverts."""
+
+    def has_module_permission(self, request):
+        return permissions.is_staff(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.is_staff(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(FeatureHistory)
-class FeatureHistoryAdmin(admin.ModelAdmin):
+class FeatureHistoryAdmin(StaffReadOnly, admin.ModelAdmin):
     list_display = ("at", "layer", "feature_link", "action", "version", "user", "channel",
                     "batch")
     list_filter = (("layer", VisibleLayerFilter), "action", "channel")
@@ -497,21 +517,6 @@ class FeatureHistoryAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', reverse("admin:layers_feature_history",
                                                           args=[obj.feature_id]),
                            obj.feature_id)
-
-    def has_module_permission(self, request):
-        return permissions.is_staff(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return permissions.is_staff(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description=gettext_lazy("Revert the whole batch of the selected entries"))
     def revert_batches(self, request, queryset):
@@ -535,7 +540,7 @@ def _revert_batches(request, batches):
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(admin.ModelAdmin):
+class ImportRunAdmin(StaffReadOnly, admin.ModelAdmin):
     list_display = ("at", "layer", "filename", "mode", "features", "user", "reverted_at",
                     "history_link")
     list_filter = (("layer", VisibleLayerFilter),)
@@ -552,21 +557,6 @@ class ImportRunAdmin(admin.ModelAdmin):
         return format_html('<a href="{}?q={}">{}</a>',
                            reverse("admin:layers_featurehistory_changelist"), obj.batch,
                            _("history"))
-
-    def has_module_permission(self, request):
-        return permissions.is_staff(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return permissions.is_staff(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description=gettext_lazy("Revert the selected imports"))
     def revert_imports(self, request, queryset):
