@@ -6,17 +6,14 @@ as it was. Tests must not use `transactional_db` (it would flush the session's d
 that has to commit (to be seen by the live server) restores what it changed itself.
 """
 
-import os
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+
+from tests.servers import gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
@@ -45,31 +42,10 @@ def live_url(kielce, django_db_blocker):
     """Base URL of gunicorn (the production server) serving the test database."""
     with django_db_blocker.unblock():
         db_url = _database_url()
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=db_url, BASEMAP_URL="", WHITENOISE_USE_FINDERS="1",
-               DB_CONN_MAX_AGE="0")
-    log = open(ROOT / "var" / "test-gunicorn.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "sdi.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--timeout", "60",
-         "--no-control-socket"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"gunicorn did not start; see {log.name}") from None
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    env = {"DATABASE_URL": db_url, "BASEMAP_URL": "", "WHITENOISE_USE_FINDERS": "1",
+           "DB_CONN_MAX_AGE": "0"}
+    with gunicorn(_free_port(), env, "test-gunicorn.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

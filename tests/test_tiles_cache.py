@@ -1,15 +1,12 @@
 """Tile caching: exact invalidation through the editing service, single flight (in process and
 against gunicorn with Redis, as in production), and seeding."""
 
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import mapbox_vector_tile
 import pytest
@@ -22,7 +19,8 @@ from django.core.management import CommandError, call_command
 from layers import editing
 from layers.models import Feature, Layer
 from sdi.cache import FailOpenRedisCache
-from tests.conftest import ROOT, _database_url, _free_port
+from tests.conftest import _database_url, _free_port
+from tests.servers import gunicorn
 from tests.test_tiles import CENTRE, decode, get_tile, ids, tile_of
 from tiles import caching
 
@@ -163,30 +161,12 @@ def redis_gunicorn(kielce, django_db_blocker, redis_url):
     """gunicorn as in production: several workers with threads, sharing one Redis."""
     with django_db_blocker.unblock():
         db_url = _database_url()
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, BASEMAP_URL="",
-               DB_CONN_MAX_AGE="0")
-    log = open(ROOT / "var" / "test-gunicorn-redis.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "sdi.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", "3", "--threads", "8", "--timeout", "60",
-         "--no-control-socket"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180  # a busy machine boots three workers slowly
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"gunicorn did not start; see {log.name}") from None
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    env = {"DATABASE_URL": db_url, "REDIS_URL": redis_url, "BASEMAP_URL": "",
+           "DB_CONN_MAX_AGE": "0"}
+    # a busy machine boots three workers slowly
+    with gunicorn(_free_port(), env, "test-gunicorn-redis.log", workers=3, threads=8,
+                  start_timeout=180) as url:
+        yield url
 
 
 def storm(url: str, n: int) -> list[bytes]:
