@@ -135,19 +135,24 @@ ALL_VALUE_COLUMNS = ["indicator", "unit", "areas", "area_id", "area_name", "peri
                      "source", "status", "origin", "note", "computed_at"]
 
 
+def _indicator_and_areas(q) -> tuple:
+    """The optional ?indicator= and ?areas= filters; unknown ones are a 404."""
+    indicator = _indicator(q["indicator"]) if q.get("indicator") else None
+    areas = None
+    if q.get("areas"):
+        areas = Layer.objects.filter(slug=q["areas"], visibility=Layer.Visibility.PUBLIC).first()
+        if areas is None:
+            raise HttpNotFound(f"unknown areas layer {q['areas']!r}")
+    return indicator, areas
+
+
 class AllValues(APIView):
     """Every value, every source: ?indicator=&areas=&area=&period=&source=&status=&f=csv"""
 
     def get(self, request):
         fmt = _format(request)
         q = request.query_params
-        indicator = _indicator(q["indicator"]) if q.get("indicator") else None
-        areas = None
-        if q.get("areas"):
-            areas = Layer.objects.filter(slug=q["areas"],
-                                         visibility=Layer.Visibility.PUBLIC).first()
-            if areas is None:
-                raise HttpNotFound(f"unknown areas layer {q['areas']!r}")
+        indicator, areas = _indicator_and_areas(q)
         state = q.get("status") or None
         if state is not None and state not in IndicatorValue.Status.values:
             raise ParseError(f"`status` must be one of {', '.join(IndicatorValue.Status.values)}")
@@ -243,13 +248,7 @@ class DiscrepancyList(APIView):
 
     def get(self, request):
         q = request.query_params
-        indicator = _indicator(q["indicator"]) if q.get("indicator") else None
-        areas = None
-        if q.get("areas"):
-            areas = Layer.objects.filter(slug=q["areas"],
-                                         visibility=Layer.Visibility.PUBLIC).first()
-            if areas is None:
-                raise HttpNotFound(f"unknown areas layer {q['areas']!r}")
+        indicator, areas = _indicator_and_areas(q)
         return Response(queries.discrepancies(areas=areas, indicator=indicator,
                                               include_resolved=q.get("all") in ("1", "true")))
 
