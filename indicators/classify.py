@@ -14,7 +14,7 @@ import mapclassify
 import numpy as np
 from palettable.colorbrewer import COLOR_MAPS, get_map
 
-from indicators.models import Indicator, IndicatorValue
+from indicators.models import Discrepancy, Indicator, IndicatorValue
 from layers.models import Layer
 
 NO_DATA_COLOUR = "#d9d9d9"
@@ -116,6 +116,11 @@ def legend(indicator: Indicator, areas: Layer, period: str, *, classification: s
         ],
         "no_data_colour": NO_DATA_COLOUR,
         "no_data_count": len(shown) - len(values),
+        # Areas whose sources disagree beyond the tolerance (open or explained): the map says
+        # so under the legend, and each area's panel shows every source's figure.
+        "disputed_count": Discrepancy.objects.filter(
+            indicator=indicator, area__layer=areas, period=period).exclude(
+            status=Discrepancy.Status.RESOLVED).count(),
     }
 
 

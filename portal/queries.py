@@ -11,6 +11,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.utils import timezone
 from django.utils.translation import get_language
 
 from indicators import models as indicator_models
@@ -127,7 +128,8 @@ def _attach_discrepancies(table, layer: Layer) -> None:
     keys = {ind_id for ind_id, _ in table}
     rows = (model.objects.filter(indicator_id__in=keys, area__layer=layer)
             .exclude(status="resolved")
-            .values("indicator_id", "area_id", "period", "values", "status", "explanation"))
+            .values("indicator_id", "area_id", "period", "values", "status", "explanation",
+                    "spread", "allowed", "reviewed_at"))
     for row in rows:
         cell = table.get((row["indicator_id"], row["period"]), {}).get(row["area_id"])
         if cell is not None:
@@ -168,12 +170,24 @@ def _cell_json(cell: Cell | None) -> dict:
     return {"value": cell.value, "rank": cell.rank, "of": cell.ranked,
             "status": cell.status, "status_label": text.status(cell.status),
             "source": cell.source, "city": cell.city, "median": cell.median, "note": cell.note,
-            "discrepancies": [_discrepancy_json(d) for d in cell.discrepancies]}
+            "discrepancies": [_discrepancy_json(d, cell.source) for d in cell.discrepancies]}
 
 
-def _discrepancy_json(row: dict) -> dict:
-    return {"values": row.get("values") or {}, "explanation": row.get("explanation") or "",
-            "reviewed": row.get("status") == "reviewed"}
+def _discrepancy_json(row: dict, shown_source: str = "") -> dict:
+    """What a resident needs to read a disagreement: every source with its figure (the one the
+    page shows first), how far apart they are against the tolerance, and staff's explanation
+    once reviewed. An open record may still hold the explanation of an earlier review (the
+    figures changed since, which reopened it): it is not shown until staff confirm it."""
+    values = row.get("values") or {}
+    reviewed = row.get("status") == "reviewed"
+    at = row.get("reviewed_at")
+    return {"values": values,
+            "figures": [{"source": s, "value": values[s], "shown": s == shown_source}
+                        for s in sorted(values, key=lambda s: (s != shown_source, s))],
+            "difference": row.get("spread"), "allowed": row.get("allowed"),
+            "reviewed": reviewed,
+            "explanation": (row.get("explanation") or "") if reviewed else "",
+            "reviewed_on": timezone.localdate(at).isoformat() if reviewed and at else None}
 
 
 def area_profile(area: area_lib.Area, layer: Layer) -> list[dict]:

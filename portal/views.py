@@ -155,8 +155,16 @@ def _map_strings() -> dict:
         "area": _("Area"),
         "status": _("Status"),
         "discrepancy": _("Sources disagree"),
-        "explanation": _("Explanation"),
-        "noExplanation": _("Not explained yet."),
+        "sourcesDiffer": _("The sources give different figures:"),
+        "figureShown": _("the figure shown"),
+        "difference": _("Difference: %(difference)s"),
+        "allowed": _("up to %(allowed)s counts as agreement"),
+        "explainedOn": _("Explanation from the city's staff (%(date)s):"),
+        "explained": _("Explanation from the city's staff:"),
+        "explanationPending": _("Explanation pending: the city's staff have not yet written "
+                                "why the figures differ."),
+        "disputedAreas": _("Areas where sources disagree: %(n)s (open one to see each "
+                           "source's figure)."),
         "attributes": _("Attributes"),
         "layer": _("Layer"),
         "showTable": _("Show as a table"),

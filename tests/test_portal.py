@@ -8,11 +8,13 @@ import json
 import math
 import re
 import subprocess
+from html import unescape
 
 import mapbox_vector_tile
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone, translation
 
 from indicators.models import Indicator, IndicatorValue
 from layers.models import Feature, Layer
@@ -466,28 +468,115 @@ def test_every_portal_string_is_translated_to_polish():
 
 # ---- discrepancies, basemap ----------------------------------------------------------------
 
-def test_discrepancy_and_its_explanation_are_shown_next_to_the_figure():
+SECOND = "TEST second register (figures made up for this test)"
+
+
+def _second_source(area, value):
+    """A second source for the libraries of one district, through the CSV import (which
+    compares the sources and records the discrepancy)."""
+    from indicators import importing  # noqa: PLC0415
+    ind = Indicator.objects.get(code="libraries")
+    number = Feature.objects.get(pk=area.id).properties["NR_OKR"]
+    data = f"area_code,period,value,source\n{number},2018,{value},{SECOND}\n"
+    importing.import_values(ind, Layer.objects.get(slug="okregi-wyborcze"), data.encode())
+    return ind
+
+
+def _cell_text(html, code):
+    """The visible text of an indicator's row of the profile table."""
+    row = re.search(rf'<tr data-code="{code}">.*?</tr>', html, re.S).group(0)
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", row)).split())
+    return re.sub(r" ([:.,])", r"\1", text)
+
+
+def test_open_discrepancy_shows_each_source_with_its_figure_and_explanation_pending():
     from indicators.models import Discrepancy  # noqa: PLC0415
 
-    area, _ = _area("okreg-1")
+    area, _ = _area("okreg-2")
     ind = Indicator.objects.get(code="libraries")
-    Discrepancy.objects.create(
-        indicator=ind, area_id=area.id, period="2018", values={"MBP 2018": 5, "MSIP 2018": 3},
-        spread=2, allowed=0, status="reviewed",
-        explanation="The library's own list counts two mobile points.")
-    data = Client().get("/districts/okreg-1.json").json()
-    row = next(i for i in data["indicators"] if i["code"] == "libraries")
-    shown = row["latest"]["discrepancies"]
-    assert shown == [{"values": {"MBP 2018": 5, "MSIP 2018": 3}, "reviewed": True,
-                      "explanation": "The library's own list counts two mobile points."}]
-    html = Client().get("/districts/okreg-1/").content.decode()
-    cell = re.search(r'<tr data-code="libraries">.*?</tr>', html, re.S).group(0)
-    assert "Źródła się różnią" in cell and "two mobile points" in cell.replace("&#x27;", "'")
-    # Resolved ones no longer concern residents.
-    Discrepancy.objects.filter(indicator=ind).update(status="resolved")
-    data = Client().get("/districts/okreg-1.json").json()
-    row = next(i for i in data["indicators"] if i["code"] == "libraries")
-    assert row["latest"]["discrepancies"] == []
+    computed = _value("libraries", area.id, "2018")
+    _second_source(area, computed + 3)
+    record = Discrepancy.objects.get(indicator=ind, area_id=area.id)
+    assert record.status == "open"
+
+    data = Client().get("/districts/okreg-2.json").json()
+    shown = next(i for i in data["indicators"] if i["code"] == "libraries")["latest"]
+    assert shown["status"] == "disputed"
+    assert shown["discrepancies"] == [{
+        "values": {ind.source: computed, SECOND: computed + 3},
+        "figures": [{"source": ind.source, "value": computed, "shown": True},
+                    {"source": SECOND, "value": computed + 3, "shown": False}],
+        "difference": 3, "allowed": record.allowed, "reviewed": False, "explanation": "",
+        "reviewed_on": None}]
+
+    with translation.override("pl"):
+        a, b = figure(computed, ind.decimals), figure(computed + 3, ind.decimals)
+    pl = _cell_text(Client().get("/districts/okreg-2/").content.decode(), "libraries")
+    assert "Źródła się różnią (2018)" in pl and "Źródła podają różne wartości:" in pl
+    assert f"{ind.source}: {a} szt. (ta wartość jest pokazana)" in pl
+    assert f"{SECOND}: {b} szt." in pl and "Różnica: 3 szt." in pl
+    assert "Wyjaśnienie w przygotowaniu" in pl
+    en = _cell_text(en_client().get("/districts/okreg-2/").content.decode(), "libraries")
+    assert "Sources disagree (2018)" in en and f"{SECOND}: " in en
+    assert "(the figure shown)" in en and "Explanation pending" in en
+    # Only the district whose sources disagree.
+    other = _cell_text(Client().get("/districts/okreg-1/").content.decode(), "libraries")
+    assert "Źródła się różnią" not in other
+
+    # The map: the legend counts the disputed areas, the table marks the area.
+    legend = Client().get("/api/indicators/libraries/legend/",
+                          {"areas": "okregi-wyborcze", "period": "2018"}).json()
+    assert legend["disputed_count"] == 1
+    rows = Client().get("/map/table.json?indicator=libraries&areas=okregi-wyborcze"
+                        "&period=2018").json()["rows"]
+    assert [r["slug"] for r in rows if r["discrepancies"]] == ["okreg-2"]
+
+    # Compare: the same box, folded in the narrow cell, its state in the summary.
+    html = Client().get("/compare/?areas=okreg-1,okreg-2").content.decode()
+    row = re.search(r'<tr>\s*<th scope="row">Biblioteki.*?</tr>', html, re.S).group(0)
+    cells = re.findall(r"<td class=\"num.*?</td>", row, re.S)
+    assert "discrepancy" not in cells[0]
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", cells[1])).split())
+    assert "Źródła się różnią – wyjaśnienie w przygotowaniu" in text and SECOND in text
+
+
+def test_reviewed_discrepancy_shows_staffs_explanation_until_the_figures_change(
+        django_user_model):
+    from indicators import discrepancies  # noqa: PLC0415
+    from indicators.models import Discrepancy  # noqa: PLC0415
+
+    area, _ = _area("okreg-2")
+    computed = _value("libraries", area.id, "2018")
+    ind = _second_source(area, computed + 3)
+    record = Discrepancy.objects.get(indicator=ind, area_id=area.id)
+    staff = django_user_model.objects.create(username="auditor-portal", is_staff=True)
+    explanation = "The second register still lists a branch that closed in 2017 & moved."
+    discrepancies.review(record, explanation, staff)
+    record.refresh_from_db()
+    day = timezone.localdate(record.reviewed_at).isoformat()
+
+    shown = next(i for i in Client().get("/districts/okreg-2.json").json()["indicators"]
+                 if i["code"] == "libraries")["latest"]["discrepancies"][0]
+    assert shown["reviewed"] and shown["explanation"] == explanation
+    assert shown["reviewed_on"] == day
+    pl = _cell_text(Client().get("/districts/okreg-2/").content.decode(), "libraries")
+    assert f"Wyjaśnienie pracowników urzędu miasta ({day}): {explanation}" in pl
+    assert "w przygotowaniu" not in pl and SECOND in pl
+    en = _cell_text(en_client().get("/districts/okreg-2/").content.decode(), "libraries")
+    assert f"Explanation from the city's staff ({day}): {explanation}" in en
+    html = Client().get("/compare/?areas=okreg-1,okreg-2").content.decode()
+    assert "Źródła się różnią – wyjaśniono" in unescape(html)
+
+    # New figures reopen it: the old explanation is not shown as if it covered them.
+    _second_source(area, computed + 5)
+    pl = _cell_text(Client().get("/districts/okreg-2/").content.decode(), "libraries")
+    assert "Wyjaśnienie w przygotowaniu" in pl and explanation not in pl
+    # Agreeing figures resolve it: nothing left to show.
+    _second_source(area, computed)
+    pl = _cell_text(Client().get("/districts/okreg-2/").content.decode(), "libraries")
+    assert "Źródła się różnią" not in pl
+    assert Client().get("/api/indicators/libraries/legend/", {
+        "areas": "okregi-wyborcze", "period": "2018"}).json()["disputed_count"] == 0
 
 
 def test_basemap_comes_from_settings_with_its_attribution(settings):

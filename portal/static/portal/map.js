@@ -125,6 +125,8 @@
     list.appendChild(nd);
     $("legend-method").textContent = data.classes.length ?
       S.classes + ": " + (S.methods[data.method] || data.method) : "";
+    $("legend-disputed").textContent = data.disputed_count ?
+      tpl(S.disputedAreas, { n: data.disputed_count }) : "";
     $("source").textContent = S.source + ": " + ind.source;
   }
 
@@ -286,6 +288,37 @@
     return svg;
   }
 
+  // The same wording as the profile's box (portal/_discrepancy.html): each source with its
+  // figure, the difference, and staff's explanation or "explanation pending".
+  function discrepancyBox(d, ind) {
+    var box = el("div", { "class": "discrepancy" + (d.reviewed ? "" : " pending"), role: "note" });
+    box.appendChild(el("strong", {}, S.discrepancy));
+    box.appendChild(el("p", {}, S.sourcesDiffer));
+    var ul = el("ul", { "class": "by-source" });
+    (d.figures || []).forEach(function (f) {
+      var li = el("li");
+      li.appendChild(el("span", { "class": "source" }, f.source));
+      li.appendChild(document.createTextNode(": "));
+      li.appendChild(el("span", { "class": "figure" }, withUnit(f.value, ind)));
+      if (f.shown) { li.appendChild(el("span", { "class": "muted" }, " (" + S.figureShown + ")")); }
+      ul.appendChild(li);
+    });
+    box.appendChild(ul);
+    var diff = tpl(S.difference, { difference: withUnit(d.difference, ind) });
+    if (d.allowed) { diff += " (" + tpl(S.allowed, { allowed: fmt(d.allowed, ind.decimals) }) + ")"; }
+    box.appendChild(el("p", { "class": "muted" }, diff));
+    var why = el("p", { "class": "explanation" + (d.reviewed ? "" : " pending") });
+    if (d.reviewed) {
+      why.appendChild(el("span", { "class": "label" },
+        d.reviewed_on ? tpl(S.explainedOn, { date: d.reviewed_on }) : S.explained));
+      why.appendChild(document.createTextNode(" " + d.explanation));
+    } else {
+      why.textContent = S.explanationPending;
+    }
+    box.appendChild(why);
+    return box;
+  }
+
   function renderArea() {
     var ind = byCode[sel.indicator.value];
     var row = areaData.indicators.filter(function (r) { return r.code === ind.code; })[0];
@@ -312,19 +345,9 @@
     }
     if (p && p.note) { add(S.note, p.note); }
     body.appendChild(dl);
-    if (p && p.discrepancies && p.discrepancies.length) {
-      var box = el("div", { "class": "discrepancy", role: "note" });
-      box.appendChild(el("strong", {}, S.discrepancy));
-      p.discrepancies.forEach(function (d) {
-        if (d.values) {
-          box.appendChild(el("p", {}, Object.keys(d.values).map(function (src) {
-            return src + ": " + withUnit(d.values[src], ind);
-          }).join("; ")));
-        }
-        box.appendChild(el("p", {}, S.explanation + ": " + (d.explanation || S.noExplanation)));
-      });
-      body.appendChild(box);
-    }
+    if (p && p.discrepancies) { p.discrepancies.forEach(function (d) {
+      body.appendChild(discrepancyBox(d, ind));
+    }); }
     if (row && row.periods.length > 1) {
       body.appendChild(el("h3", {}, S.trend));
       var svg = sparkline(row.periods, ind);
@@ -408,8 +431,13 @@
           r.name));
         if (r.detail) { th.appendChild(el("span", { "class": "muted block" }, r.detail)); }
         tr.appendChild(th);
-        tr.appendChild(el("td", { "class": r.value === null ? "num nodata" : "num" },
-          withUnit(r.value, ind)));
+        var td = el("td", { "class": r.value === null ? "num nodata" : "num" },
+          withUnit(r.value, ind));
+        // Open the area for each source's figure and the explanation.
+        if (r.discrepancies && r.discrepancies.length) {
+          td.appendChild(el("span", { "class": "muted block disputed" }, S.discrepancy));
+        }
+        tr.appendChild(td);
         tbody.appendChild(tr);
       });
       table.appendChild(tbody);
