@@ -40,7 +40,13 @@ def is_staff(user) -> bool:
 
 def visible_layers(user) -> QuerySet:
     """The layers `user` may read."""
-    if is_staff(user):
+    return layers_for_audience(staff=is_staff(user))
+
+
+def layers_for_audience(*, staff: bool) -> QuerySet:
+    """The layers staff (all) or everyone else (public only) may read; for channels that serve
+    one cached answer per audience rather than per user (the OGC API's config)."""
+    if staff:
         return Layer.objects.all()
     return Layer.objects.filter(visibility=Layer.Visibility.PUBLIC)
 

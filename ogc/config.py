@@ -13,7 +13,7 @@ from django.conf import settings
 
 from layers import permissions
 from layers.models import Layer
-from ogc import crs, queries, records
+from ogc import crs, queries
 
 # Service metadata until the city config carries it; a deployment overrides any key with the
 # OGC_METADATA setting (same structure as pygeoapi's `metadata`).
@@ -78,9 +78,10 @@ def register_collections(provider) -> None:
 _extents: dict[tuple[int, int], tuple[list[float], list | None]] = {}
 
 
-def _public_layers() -> list[Layer]:
-    # What an anonymous user may see (layers.permissions): public, not deleted.
-    return list(permissions.visible_layers(None).order_by("slug"))
+def _layers(staff: bool) -> list[Layer]:
+    # What an anonymous user (public, not deleted) or a staff member (also staff-only) may see,
+    # by the one rule of layers.permissions.
+    return list(permissions.layers_for_audience(staff=staff).order_by("slug"))
 
 
 def time_field(layer: Layer) -> str | None:
@@ -153,14 +154,17 @@ def _collection(layer: Layer, extent) -> dict:
             "storage_crs": CRS84,
             "crs": list(crs.SUPPORTED_URIS),
             "editable": True,  # Part 4, for the layer's editors (checked per request)
+            # Served only while the layer still has it (checked in every query).
+            "visibility": layer.visibility,
             "fields": {f["name"]: f.get("type", "string") for f in layer.fields},
         }],
     }
 
 
-def build_config() -> dict:
-    """The config for the registry as it is now, with relative links (see `with_base_url`)."""
-    layers = _public_layers()
+def build_config(staff: bool = False) -> dict:
+    """The config for the registry as it is now, with relative links (see `with_base_url`):
+    the public layers, and with `staff` the staff-only layers too."""
+    layers = _layers(staff)
     extents = _extents_of(layers)
     metadata = copy.deepcopy(DEFAULT_METADATA)
     for key, value in getattr(settings, "OGC_METADATA", {}).items():
@@ -192,6 +196,8 @@ def build_config() -> dict:
 
 
 def _resources(layers, extents) -> dict:
+    from ogc import records  # subclasses pygeoapi's provider: loaded with the first OGC config
+
     resources = {layer.slug: _collection(layer, extents[layer.id]) for layer in layers}
     resources[records.CATALOGUE] = records.catalogue_resource(layers, extents)
     for provider in _extra_collections:

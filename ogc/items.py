@@ -163,6 +163,13 @@ def items(api: API, request: APIRequest, dataset: str):
 
     has_more = content.pop("has_more")
     offset, limit = query["offset"], query["limit"]
+    if offset > 0 and not content["features"] and query["resulttype"] == "results":
+        # `next` links are exact (one row more is read), so only a hand-made offset gets here.
+        matched = content.get("numberMatched", content.get("numberMatchedEstimate"))
+        return _exception(api, request, headers, HTTPStatus.BAD_REQUEST,
+                          "InvalidParameterValue",
+                          f"offset {offset} is beyond the end: {matched} features match "
+                          f"this query (offsets 0 to {max(0, matched - 1)})")
     uri = f"{api.get_collections_url()}/{dataset}/items"
     args = {k: v for k, v in request.params.items() if k != "f"}
     base = {k: v for k, v in args.items() if k != "offset"}

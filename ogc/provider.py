@@ -17,6 +17,7 @@ from pygeoapi.provider.base import (
     ProviderItemNotFoundError,
 )
 
+from layers.models import Layer
 from ogc import cql, queries
 from ogc import crs as crsmod
 from ogc.queries import ID, FeatureQuery, QueryError
@@ -46,6 +47,7 @@ class LayerProvider(BaseProvider):
         self.version = provider_def.get("version", 0)
         self.schema_fields: dict[str, str] = dict(provider_def.get("fields", {}))
         self.time_field = provider_def.get("time_field")
+        self.visibility = provider_def.get("visibility", Layer.Visibility.PUBLIC)
         self._fields = self.get_fields()
 
     def get_fields(self) -> dict:
@@ -88,7 +90,7 @@ class LayerProvider(BaseProvider):
 
     def _filtered(self, bbox, bbox_crs, datetime_, properties, q, filterq,
                   filter_crs) -> FeatureQuery:
-        query = FeatureQuery(self.slug, self.schema_fields)
+        query = FeatureQuery(self.slug, self.schema_fields, self.visibility)
         if bbox:
             # pygeoapi passes 6 numbers for a 3D bbox: minx, miny, minz, maxx, maxy, maxz.
             box = [bbox[0], bbox[1], bbox[3], bbox[4]] if len(bbox) == 6 else list(bbox)
@@ -127,7 +129,7 @@ class LayerProvider(BaseProvider):
             # A non-numeric id names no feature: that is "not found", not a malformed request.
             raise ProviderItemNotFoundError(
                 user_msg=f"no feature {identifier!r} in {self.slug}") from None
-        row = queries.fetch_feature(self.slug, feature_id, crs=crs)
+        row = queries.fetch_feature(self.slug, feature_id, crs=crs, visibility=self.visibility)
         if row is None:
             raise ProviderItemNotFoundError(user_msg=f"no feature {identifier!r} in {self.slug}")
         feature = self._feature(row[:3])

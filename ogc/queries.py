@@ -11,10 +11,11 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from django.db import connection
-
 from layers.models import Feature, Layer
 from ogc import crs as crsmod
+
+# The replica for anonymous reads when one is configured (sdi.routers), else the primary.
+from sdi.routers import read_connection as connection
 
 FEATURES = Feature._meta.db_table
 LAYERS = Layer._meta.db_table
@@ -61,11 +62,12 @@ def layer_extents(layer_ids: list[int]) -> dict[int, tuple[float, float, float, 
 
 @dataclass
 class FeatureQuery:
-    """The features of one public layer, narrowed step by step; `fields` maps each declared
-    property name to its schema type."""
+    """The features of one layer, narrowed step by step; `fields` maps each declared property
+    name to its schema type; `visibility` is what the config serving it said the layer is."""
 
     slug: str
     fields: dict[str, str]
+    visibility: str = Layer.Visibility.PUBLIC
     _where: list[str] = field(default_factory=list)
     _params: list = field(default_factory=list)
     _order: list[str] = field(default_factory=list)
@@ -73,10 +75,10 @@ class FeatureQuery:
 
     def __post_init__(self):
         # Visibility (and soft deletion) is checked in the query itself, not only by the config
-        # listing public layers: a layer hidden a moment ago must not leak through a config
-        # still in flight.
+        # listing the layers: a layer hidden a moment ago must not leak through a config still
+        # in flight.
         self._where = ["l.slug = %s", "l.visibility = %s AND l.deleted_at IS NULL"]
-        self._params = [self.slug, Layer.Visibility.PUBLIC]
+        self._params = [self.slug, self.visibility]
 
     def _property(self, name: str) -> tuple[str, list]:
         if name in self.fields:
@@ -248,15 +250,16 @@ def coerce(ftype: str, raw: str, name: str):
     return raw
 
 
-def fetch_feature(slug: str, feature_id: int,
-                  crs: crsmod.Crs = crsmod.DEFAULT) -> tuple | None:
-    """(id, properties, geometry, version) of one feature of a public layer, or None."""
+def fetch_feature(slug: str, feature_id: int, crs: crsmod.Crs = crsmod.DEFAULT,
+                  visibility: str = Layer.Visibility.PUBLIC) -> tuple | None:
+    """(id, properties, geometry, version) of one feature of a layer that still has the
+    visibility the caller's config says, or None."""
     with connection.cursor() as cur:
         cur.execute(
             f"SELECT f.id, f.properties, {crsmod.geometry_out('f.geom', crs)}, f.version "
             f"FROM {FEATURES} f JOIN {LAYERS} l ON l.id = f.layer_id "
             "WHERE f.id = %s AND l.slug = %s AND l.visibility = %s AND l.deleted_at IS NULL",
-            [feature_id, slug, Layer.Visibility.PUBLIC])
+            [feature_id, slug, visibility])
         return cur.fetchone()
 
 

@@ -205,6 +205,10 @@ class CatalogueProvider(BaseProvider):
             found.sort(key=lambda r: (self._value(r, name) is None, str(self._value(r, name))),
                        reverse=sort.get("order") == "-")
         matched = len(found)
+        if offset > 0 and offset >= matched and resulttype != "hits":
+            raise ProviderInvalidQueryError(
+                user_msg=f"offset {offset} is beyond the end: {matched} records match this "
+                         f"query (offsets 0 to {max(0, matched - 1)})")
         page = [] if resulttype == "hits" else found[offset:offset + limit]
         features = []
         for rec in page:

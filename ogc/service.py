@@ -1,4 +1,5 @@
-"""pygeoapi `API` objects, cached per process on the registry stamp and the base URL.
+"""pygeoapi `API` objects, cached per process on the registry stamp, the audience (everyone, or
+staff, who also see staff-only layers) and the base URL.
 
 Every request asks the database for the stamp (one sub-millisecond query), so a layer created,
 renamed or hidden in any worker shows in every worker on the next request, without a restart
@@ -21,8 +22,8 @@ SERVED_METHODS = ("get", "head", "parameters", "summary", "description", "server
 @dataclass
 class _State:
     stamp: str
-    config: dict
-    apis: dict[str, API] = field(default_factory=dict)
+    configs: dict[bool, dict] = field(default_factory=dict)  # staff? -> config
+    apis: dict[tuple[bool, str], API] = field(default_factory=dict)
 
 
 _state: _State | None = None
@@ -34,21 +35,26 @@ def _current() -> _State:
     stamp = queries.registry_stamp()
     state = _state
     if state is None or state.stamp != stamp:
-        state = _State(stamp, config.build_config())
+        state = _State(stamp)
         _state = state
     return state
 
 
-def api_for(base_url: str) -> API:
+def api_for(base_url: str, *, staff: bool = False) -> API:
+    """The API as anonymous users see it, or with `staff` as staff see it (staff-only layers
+    too): two configs per registry stamp, each built on first use."""
     state = _current()
-    api = state.apis.get(base_url)
+    api = state.apis.get((staff, base_url))
     if api is None:
+        base = state.configs.get(staff)
+        if base is None:
+            base = state.configs[staff] = config.build_config(staff=staff)
         # The OpenAPI document is built on first use (see `openapi_document`): most requests
         # never need it and it is the costly part.
-        api = API(config.with_base_url(state.config, base_url), openapi={})
+        api = API(config.with_base_url(base, base_url), openapi={})
         with _lock:
             if len(state.apis) < MAX_BASE_URLS:
-                state.apis[base_url] = api
+                state.apis[(staff, base_url)] = api
     return api
 
 

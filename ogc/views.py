@@ -23,9 +23,10 @@ from django.views.decorators.csrf import csrf_exempt
 from pygeoapi.api import API, SYSTEM_LOCALE, APIRequest, apply_gzip
 from pygeoapi.formats import F_HTML
 
+from layers import permissions
+from ogc import auth, records, service, tiles, writes
 from ogc import conformance as conformance_classes
 from ogc import items as layer_items
-from ogc import records, service, tiles, writes
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,10 +50,13 @@ class JsonFirstRequest(APIRequest):
 
 
 def _api(request: HttpRequest) -> API:
-    """The pygeoapi API for this request, looked up once per request (one stamp query)."""
+    """The pygeoapi API for this request, looked up once per request (one stamp query). Staff
+    (by session or token) get the one with staff-only layers; everyone else never sees them."""
     api = getattr(request, "_ogc_api", None)
     if api is None:
-        api = request._ogc_api = service.api_for(_base_url(request))
+        request._ogc_staff = permissions.is_staff(auth.identify(request).user)
+        api = request._ogc_api = service.api_for(_base_url(request),
+                                                 staff=request._ogc_staff)
     return api
 
 
@@ -106,7 +110,11 @@ def _serve(request: HttpRequest, handler, *args, methods=READ) -> HttpResponse:
     try:
         api = _api(request)
         api_request = JsonFirstRequest.from_django(request, api.locales)
-        return _to_django(*handler(api, api_request, *args))
+        response = _to_django(*handler(api, api_request, *args))
+        if getattr(request, "_ogc_staff", False):
+            # what staff see may include staff-only layers: no shared cache may keep it
+            response["Cache-Control"] = "private, no-store"
+        return response
     except RequestDataTooBig:
         return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "PayloadTooLarge",
                       "the request body is too large")

@@ -16,7 +16,7 @@ import shapely.geometry
 import shapely.ops
 from django.contrib.gis.geos import GEOSGeometry
 
-from layers import editing
+from layers import editing, permissions
 from layers.models import Feature, Layer
 from ogc import auth
 from ogc import crs as crsmod
@@ -42,6 +42,11 @@ def authorize(request, slug: str) -> tuple[object, Layer]:
     if caller.problem:
         raise WriteError(HTTPStatus.UNAUTHORIZED, "NotAuthorized", caller.problem,
                          headers={"WWW-Authenticate": "Token"})
+    # A collection the caller cannot see is answered as unknown (404) before credentials are
+    # asked for, as on the REST API: a 401 must not reveal that a staff-only layer exists.
+    layer = permissions.visible_layers(caller.user).filter(slug=slug).first()
+    if layer is None:
+        raise WriteError(HTTPStatus.NOT_FOUND, "NotFound", f"no collection {slug!r}")
     if not caller.user.is_authenticated:
         raise WriteError(HTTPStatus.UNAUTHORIZED, "NotAuthorized",
                          "writing needs authentication: send 'Authorization: Token <key>'",
@@ -51,9 +56,6 @@ def authorize(request, slug: str) -> tuple[object, Layer]:
         if problem:
             raise WriteError(HTTPStatus.FORBIDDEN, "Forbidden",
                              f"CSRF check failed ({problem}); API clients should use a token")
-    layer = Layer.objects.filter(slug=slug, visibility=Layer.Visibility.PUBLIC).first()
-    if layer is None:
-        raise WriteError(HTTPStatus.NOT_FOUND, "NotFound", f"no collection {slug!r}")
     if not auth.can_edit(caller.user, layer):
         raise WriteError(HTTPStatus.FORBIDDEN, "Forbidden",
                          f"{caller.user.get_username()} may not edit {slug}: only members of "

@@ -325,11 +325,32 @@ def test_last_page_has_no_next_link_even_when_full(client):
     assert not any(link["rel"] == "next" for link in body["links"])
 
 
-def test_offset_beyond_the_end_is_an_empty_page_with_a_way_back(client):
-    body = items(client, "biblioteki", "offset=1000&limit=5")
-    assert body["features"] == [] and body["numberMatched"] == 16
-    prev = next(link["href"] for link in body["links"] if link["rel"] == "prev")
-    assert "offset=995" in prev
+@pytest.mark.parametrize("query,matched", [
+    ("offset=1000&limit=5", 16),
+    ("offset=16&limit=5", 16),
+    ("offset=3&filter=" + quote("ID > 14"), None),
+])
+def test_offset_beyond_the_end_is_a_400_naming_the_last_offset(client, query, matched):
+    if matched is None:
+        matched = len(sql_ids("biblioteki", "(f.properties->>'ID')::int > 14"))
+    body = get(client, f"/ogc/collections/biblioteki/items?{query}", 400).json()
+    assert body["code"] == "InvalidParameterValue"
+    assert f"{matched} features match" in body["description"]
+    assert f"offsets 0 to {matched - 1}" in body["description"]
+
+
+def test_the_last_page_by_offset_is_still_served(client):
+    n = Feature.objects.filter(layer__slug="biblioteki").count()
+    body = items(client, "biblioteki", f"offset={n - 1}&limit=5")
+    assert body["numberReturned"] == 1
+    # a hit count never fails on the offset: it returns no features by definition
+    assert items(client, "biblioteki", f"offset={n + 5}&resulttype=hits")["numberMatched"] == n
+
+
+def test_offset_beyond_the_catalogue_is_a_400(client):
+    n = get(client, "/ogc/collections/catalogue/items?resulttype=hits").json()["numberMatched"]
+    body = get(client, f"/ogc/collections/catalogue/items?offset={n}", 400).json()
+    assert f"{n} records match" in body["description"]
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Roles: anonymous; a plain user; an editor (in the layer's editor group, not staff); staff (not
 in the group); a staff editor; a superuser. A staff-only layer must be indistinguishable from an
 unknown one (404, never 403) for anyone who is not staff, on every channel; writes need the
-editor group (or superuser). OGC API publishes public layers only, to everybody.
+editor group (or superuser). The OGC API shows staff their staff-only layers too.
 """
 
 import json
@@ -110,14 +110,36 @@ class TestMatrix:
         both = client.get(f"/tiles/biblioteki,{layer.slug}/12/2282/1387.pbf")
         assert (both.status_code in (200, 204)) == (want == 200)
 
-    def test_ogc_publishes_public_layers_only(self, role, visibility, cast):
+    def test_ogc_read_by_session_and_by_token(self, role, visibility, cast):
         users, layers = cast
-        layer, client = layers[visibility], session(users[role])
-        want = 200 if visibility == "public" else 404
-        assert client.get(f"/ogc/collections/{layer.slug}").status_code == want
-        assert client.get(f"/ogc/collections/{layer.slug}/items").status_code == want
-        ids = {c["id"] for c in client.get("/ogc/collections").json()["collections"]}
-        assert (layer.slug in ids) == (want == 200)
+        layer = layers[visibility]
+        want = expected_read(role, visibility)
+        for client in (session(users[role]), api_client(users[role])):
+            response = client.get(f"/ogc/collections/{layer.slug}")
+            assert response.status_code == want
+            items = client.get(f"/ogc/collections/{layer.slug}/items")
+            assert items.status_code == want
+            if want == 200:
+                assert items.json()["numberMatched"] == Feature.objects.filter(
+                    layer=layer).count()
+            ids = {c["id"] for c in client.get("/ogc/collections").json()["collections"]}
+            assert (layer.slug in ids) == (want == 200)
+            records = client.get("/ogc/collections/catalogue/items?limit=100").json()
+            assert (layer.slug in {r["id"] for r in records["features"]}) == (want == 200)
+            if role in STAFF:
+                # what staff see must stay out of shared caches
+                assert "private" in response["Cache-Control"]
+
+    def test_ogc_write(self, role, visibility, cast):
+        users, layers = cast
+        layer, client = layers[visibility], api_client(users[role])
+        count = Feature.objects.filter(layer=layer).count()
+        response = client.post(f"/ogc/collections/{layer.slug}/items", json.dumps({
+            "type": "Feature", "geometry": {"type": "Point", "coordinates": [20.6, 50.85]},
+            "properties": {"name": role}}), content_type="application/geo+json")
+        assert response.status_code == expected_write(role, visibility), response.content
+        assert Feature.objects.filter(layer=layer).count() == count + (
+            response.status_code == 201)
 
     def test_admin(self, role, visibility, cast):
         users, layers = cast
