@@ -1,6 +1,7 @@
 from django.urls import path
 
 from portal import views
+from sdi import language
 
 app_name = "portal"
 
@@ -8,6 +9,8 @@ app_name = "portal"
 # the dataset pages below never catch them.
 urlpatterns = [
     path("", views.map_page, name="map"),
+    # The language switch of every page (sdi/templates/base.html): a link, see sdi/language.py.
+    path("language/<str:code>/", language.switch_language, name="language"),
     path("map/table.json", views.map_table, name="map-table"),
     path("districts/", views.districts, name="districts"),
     path("districts/at.json", views.area_at, name="area-at"),

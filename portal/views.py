@@ -21,6 +21,7 @@ from layers.models import Layer
 from portal import areas as area_lib
 from portal import catalogue, queries, text
 from portal.queries import lang, localized
+from sdi.language import shared_page
 
 # Okabe & Ito's colour-blind-safe qualitative palette, for the overlay layers' points.
 OVERLAY_COLOURS = ["#E69F00", "#0072B2", "#009E73", "#CC79A7", "#D55E00", "#56B4E9",
@@ -87,6 +88,7 @@ def _map_state(request, indicators: list, layers: dict[str, Layer]) -> tuple[dic
 
 
 @require_safe
+@shared_page
 def map_page(request):
     layers = {la.slug: la for la in area_lib.areas_layers()}
     periods = {i.id: iq.periods(i) for i in iq.public_indicators()}
@@ -220,6 +222,7 @@ def _area_or_404(slug: str):
 
 
 @require_safe
+@shared_page
 def districts(request):
     all_areas = area_lib.all_areas()
     groups = [{"layer": la, "title": localized(la, "title"),
@@ -241,6 +244,7 @@ def _unknown_area(request, slug: str):
 
 
 @require_safe
+@shared_page
 def district(request, slug):
     found = area_lib.find(slug)
     if found is None:
@@ -310,6 +314,7 @@ def district_json(request, slug):
 
 
 @require_safe
+@shared_page
 def compare(request):
     raw = [s for part in request.GET.getlist("areas") for s in part.split(",") if s.strip()]
     wanted = list(dict.fromkeys(s.strip() for s in raw))
@@ -338,6 +343,7 @@ def compare(request):
 
 
 @require_safe
+@shared_page
 def data_catalogue(request):
     items = catalogue.datasets()
     q = request.GET.get("q", "").strip()
@@ -354,6 +360,7 @@ def data_catalogue(request):
 
 
 @require_safe
+@shared_page
 def dataset(request, slug):
     d = catalogue.get(slug)
     if d is None:

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from reports import conf, forms, geo, photos, questions, ratelimit, services, stats
 from reports.models import Category, Photo, Report, ReportEvent
 from reports.ratelimit import RateLimited
+from sdi.language import shared_page
 
 MAP_LIMIT = 5000
 
@@ -58,6 +59,7 @@ def _honeypot(request):
 # --- public -------------------------------------------------------------------------------
 
 @require_GET
+@shared_page  # the same for every anonymous visitor: cacheable (sdi/language.py)
 def index(request):
     filters = forms.FilterForm(request.GET or None)
     reports = Report.public().select_related("category")

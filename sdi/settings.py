@@ -250,3 +250,7 @@ WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 # OGC API: how long a matched-feature count is cached (per layer version and selection); 0 = count
 # on every request (bench/ogc_items.py measures both).
 OGC_COUNT_CACHE_SECONDS = int(os.environ.get("OGC_COUNT_CACHE_SECONDS", "3600"))
+
+# Resident pages that are the same for every anonymous visitor (sdi/language.py) may be kept this
+# long by nginx's micro-cache, a CDN and browsers: seconds of staleness for a spike's worth of load.
+PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "10"))

@@ -7,13 +7,16 @@ promised; the fixture stops everything and removes the folder at the end. Marker
 (make test runs it; deselect with `-m "not topology"` for a quick run).
 """
 
+import http.cookiejar
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +180,86 @@ def test_topology_serves_through_nginx_with_tile_cache_etags_and_metrics(topolog
     assert "sdi_tile_generation_seconds_count" in text
     assert 'sdi_db_connections_open{alias="default"}' in text
     assert 'sdi_db_backends{alias="replica"' in text
+
+
+def _page(topology, path: str, cookie: str = ""):
+    status, headers, body = get(topology.nginx + path, {"Cookie": cookie} if cookie else {})
+    assert status == 200, (path, status)
+    return headers, body
+
+
+def test_anonymous_pages_are_served_from_the_nginx_micro_cache(topology):
+    """A news story links the map: the second visitor within PAGE_CACHE_SECONDS gets the page
+    from nginx, per language, without Django."""
+    probe = time.time_ns()  # addresses no earlier run has cached
+    for path in (f"/?probe={probe}", f"/districts/okreg-1/?probe={probe}",
+                 f"/compare/?areas=okreg-1,okreg-2&probe={probe}", f"/data/?probe={probe}",
+                 f"/reports/?probe={probe}"):
+        h1, body = _page(topology, path)
+        assert h1["X-Cache-Status"] == "MISS", path
+        assert "public" in h1["Cache-Control"] and h1.get("Set-Cookie") is None, path
+        h2, body2 = _page(topology, path)
+        assert h2["X-Cache-Status"] == "HIT" and body2 == body, path
+
+    # One copy per language: English is rendered once, then cached beside the Polish one.
+    path = f"/?probe={probe}"
+    h, english = _page(topology, path, "django_language=en")
+    assert h["X-Cache-Status"] == "MISS" and b'<html lang="en">' in english
+    h, again = _page(topology, path, "django_language=en")
+    assert h["X-Cache-Status"] == "HIT" and again == english
+    h, polish = _page(topology, path)
+    assert h["X-Cache-Status"] == "HIT" and b'<html lang="pl">' in polish
+    # A cookie that does not change the page (the report form's CSRF token) shares the copy.
+    h, same = _page(topology, path, "csrftoken=abcdefghijklmnopqrstuvwxyz012345")
+    assert h["X-Cache-Status"] == "HIT" and same == polish
+
+    # The report form needs its CSRF cookie: outside the page cache, never stored.
+    status, h, _ = get(topology.nginx + "/reports/new/")
+    assert status == 200 and "X-Cache-Status" not in h and "csrftoken=" in h["Set-Cookie"]
+
+
+def _log_in(topology, username: str, password: str) -> dict[str, str]:
+    """An editor logging in through nginx with the admin's form; the browser's cookies."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(topology.nginx + "/admin/login/", timeout=30) as r:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', r.read().decode())[1]
+    form = urllib.parse.urlencode({"username": username, "password": password,
+                                   "csrfmiddlewaretoken": token, "next": "/admin/"}).encode()
+    with opener.open(topology.nginx + "/admin/login/", form, timeout=30) as r:
+        assert r.status == 200 and urllib.parse.urlsplit(r.url).path == "/admin/"
+    return {c.name: c.value for c in jar}
+
+
+def test_a_logged_in_editor_never_gets_or_leaves_a_cached_page(topology):
+    username, password = "page-cache-editor", f"pw-{time.time_ns()}-drill"
+    topology.manage("shell", "-c", (
+        "from django.contrib.auth.models import User\n"
+        f"u, _ = User.objects.get_or_create(username={username!r})\n"
+        "u.is_staff = True\n"
+        f"u.set_password({password!r})\n"
+        "u.save()\n"))
+    cookies = _log_in(topology, username, password)
+    session = f"sessionid={cookies['sessionid']}"
+
+    warm = f"/districts/okreg-2/?probe={time.time_ns()}"
+    _page(topology, warm)
+    assert _page(topology, warm)[0]["X-Cache-Status"] == "HIT"
+    for cookie in (session, "; ".join(f"{k}={v}" for k, v in cookies.items()),
+                   f"sdi_primary={time.time() + 10:.3f}"):
+        for _ in range(2):
+            h, _body = _page(topology, warm, cookie)
+            assert h["X-Cache-Status"] == "BYPASS", cookie
+        if "sessionid" in cookie:
+            assert "private" in h["Cache-Control"] and "public" not in h["Cache-Control"]
+
+    # What the editor was shown is not stored for anyone else.
+    fresh = f"/?probe={time.time_ns()}"
+    assert _page(topology, fresh, session)[0]["X-Cache-Status"] == "BYPASS"
+    assert _page(topology, fresh)[0]["X-Cache-Status"] == "MISS"
+    # A token-authenticated client is never served from (or into) the cache either.
+    status, h, _ = get(topology.nginx + warm, {"Authorization": "Token not-a-real-one"})
+    assert status in (200, 401) and h["X-Cache-Status"] == "BYPASS"
 
 
 def _edit_district_name(topology, new_name: str | None = None) -> None:

@@ -253,15 +253,29 @@ def test_language_switch_changes_the_legend_title_and_keeps_the_view(live_url, a
         pg.goto(f"{live_url}/?indicator=aed-per-km2&areas=obwody-glosowania")
         _wait_for_map(pg, "aed-per-km2")
         assert pg.locator("#legend-title").inner_text().startswith(ind.name_pl)
-        pg.click('form.lang button[value="en"]')
+        # The switch is a link (no form, no CSRF cookie: the page stays cacheable).
+        assert pg.locator("form.lang, input[name=csrfmiddlewaretoken]").count() == 0
+        pg.click('nav.lang a[hreflang="en"]')
         pg.wait_for_load_state("load")
         _wait_for_map(pg, "aed-per-km2")
         title = pg.locator("#legend-title").inner_text()
         pg.screenshot(path=str(artifacts / "map-english.png"))
         assert pg.locator("html").get_attribute("lang") == "en"
+        assert pg.get_attribute('nav.lang a[hreflang="en"]', "aria-current") == "true"
         assert "areas=obwody-glosowania" in pg.url
         assert "no data" in pg.locator("#legend-items li.nodata").inner_text()
         assert "Indicator" in pg.locator(".panel").inner_text()
+        # And back, to the very address the browser holds an English copy of (public for the
+        # pages' cache lifetime): Vary: Cookie makes it ask again.
+        english_address = pg.url.split("#")[0]
+        pg.click('nav.lang a[hreflang="pl"]')
+        pg.wait_for_load_state("load")
+        _wait_for_map(pg, "aed-per-km2")
+        assert pg.url.split("#")[0] == english_address
+        assert pg.locator("html").get_attribute("lang") == "pl"
+        assert pg.locator("#legend-title").inner_text().startswith(ind.name_pl)
+        assert "areas=obwody-glosowania" in pg.url
+        assert pg.foreign_requests == []
     assert title.startswith(ind.name_en) and "[per km²]" in title
 
 

@@ -472,8 +472,11 @@
       c.lng.toFixed(5);
     history.replaceState(null, "", address);
     // The language switch returns to this very view.
-    var next = document.querySelector("form.lang input[name=next]");
-    if (next) { next.value = window.location.pathname + address; }
+    Array.prototype.forEach.call(document.querySelectorAll(".lang a"), function (a) {
+      var url = new URL(a.href);
+      url.searchParams.set("next", window.location.pathname + address);
+      a.href = url.toString();
+    });
   }
 
   sel.indicator.value = state.indicator;
