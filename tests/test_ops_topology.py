@@ -201,8 +201,10 @@ def test_anonymous_pages_are_served_from_the_nginx_micro_cache(topology):
         h2, body2 = _page(topology, path)
         assert h2["X-Cache-Status"] == "HIT" and body2 == body, path
 
-    # One copy per language: English is rendered once, then cached beside the Polish one.
-    path = f"/?probe={probe}"
+    # One copy per language: English is rendered once, then cached beside the Polish one. A
+    # fresh address, so that every step runs well within the 10 s the copies live.
+    path = f"/?probe={probe}-lang"
+    assert _page(topology, path)[0]["X-Cache-Status"] == "MISS"
     h, english = _page(topology, path, "django_language=en")
     assert h["X-Cache-Status"] == "MISS" and b'<html lang="en">' in english
     h, again = _page(topology, path, "django_language=en")
