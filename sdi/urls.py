@@ -4,13 +4,14 @@ from django.urls import include, path
 from sdi import health, metrics
 
 urlpatterns = [
+    # First: most requests are tiles, and resolving walks this list in order.
+    path("tiles/", include("tiles.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("layers.api_urls")),
     path("api/", include("indicators.api_urls")),
     # Downloads before the portal's catch-all: /data/<layer>.geojson|.csv|.gpkg
     path("data/", include("layers.download_urls")),
     path("ogc", include("ogc.urls")),
-    path("tiles/", include("tiles.urls")),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
     path("metrics", metrics.metrics_view),
