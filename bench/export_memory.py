@@ -3,12 +3,14 @@
 A synthetic layer (labelled so: `synthetic`, "DANE SYNTETYCZNE" in its title) of 1,000,000
 points with three attributes is written straight in SQL, then each download is fetched through
 the full Django stack (URL, view, streaming response) in a fresh process that reads it to the
-end; that process reports its peak RSS (getrusage) and its RSS before the download (the
-baseline: Django with every app and the URLconf loaded, nothing exported). The export's own
-memory is peak - baseline; target < 300 MB. The baseline itself (~340 MB here) is the other
-apps' libraries (pygeoapi, pandas, scipy via mapclassify), printed so nobody mistakes it for
-the export. The same runs on a layer 50 times smaller show that memory does not grow with the
-layer (streaming). The layers are removed after.
+end, as a web worker would; that process reports its peak RSS (getrusage) and, measured in the
+same run, its baseline: the peak before the download, with Django, every app and the whole
+URLconf loaded. Target: the process's peak RSS < 300 MB (peak / limit printed), baseline
+included. The libraries only some requests need (pygeoapi, mapclassify with scipy and pandas,
+GDAL through pyogrio, rasterio) are imported when first used, so they are in the baseline of no
+process that merely serves downloads; the GeoPackage writer loads GDAL (pyogrio) itself, which
+is part of its peak. The same runs on a layer 50 times smaller show that memory does not grow
+with the layer (streaming). The layers are removed after.
 
     DATABASE_URL=postgres://sdi:sdi@127.0.0.1:5433/sdi .venv/bin/python bench/export_memory.py [N]
 """
@@ -106,15 +108,20 @@ def main():
             for path in exporting.export_dir().glob(f"{slug}-*.gpkg"):
                 path.unlink()
             Layer.all_objects.filter(slug=slug).delete()
+    print(f"\nPeak RSS of the process serving the download (target < {LIMIT_MB} MB); baseline "
+          "= the same process before the download")
     print(f"{'features':>9} {'format':8} {'size MB':>8} {'seconds':>8} {'baseline MB':>12} "
-          f"{'peak MB':>8} {'export MB':>10}")
+          f"{'peak MB':>8} {'peak-base':>10} {'peak/limit':>11}")
+    worst = 0.0
     for n, results in runs.items():
         for r in results:
-            own = r["peak_mb"] - r["baseline_mb"]
-            ok = "PASS" if own < LIMIT_MB else "FAIL"
+            worst = max(worst, r["peak_mb"])
+            ok = "ok" if r["peak_mb"] < LIMIT_MB else "OVER"
             print(f"{n:9} {r['format']:8} {r['bytes'] / 2**20:8.0f} {r['seconds']:8.1f} "
-                  f"{r['baseline_mb']:12.0f} {r['peak_mb']:8.0f} {own:10.0f}  "
-                  f"(export/limit = {own / LIMIT_MB:.2f}, target < {LIMIT_MB} MB: {ok})")
+                  f"{r['baseline_mb']:12.0f} {r['peak_mb']:8.0f} "
+                  f"{r['peak_mb'] - r['baseline_mb']:10.0f} {r['peak_mb'] / LIMIT_MB:11.2f}  {ok}")
+    print(f"highest peak {worst:.0f} MB = {worst / LIMIT_MB:.2f} x the {LIMIT_MB} MB target: "
+          f"{'PASS' if worst < LIMIT_MB else 'FAIL'}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,13 @@ class IndicatorsConfig(AppConfig):
 
         # Indicator values per area as an OGC API collection, through ogc.config's hook for
         # collections of other apps.
-        from indicators.ogc_provider import collections
         from ogc import config as ogc_config
-        ogc_config.register_collections(collections)
+        ogc_config.register_collections(_ogc_collections)
+
+
+def _ogc_collections() -> dict:
+    # Imported when the OGC config is built, not at start-up: the provider subclasses
+    # pygeoapi's, and pygeoapi is large for a process that never serves /ogc.
+    from indicators.ogc_provider import collections
+
+    return collections()

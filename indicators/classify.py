@@ -6,28 +6,28 @@ Apache License 2.0). Without a scheme of its own, an indicator gets a colour-bli
 sequential scheme by polarity: what is good is blue-green, what is bad orange-red, neutral
 figures purple. A diverging scheme (e.g. RdYlGn) is oriented by polarity too: its green end
 marks the better values, whichever way "better" runs.
+
+mapclassify (with scipy, scikit-learn and pandas) and palettable are imported on the first
+classification, not with the module: the tile and API modules import this one, and a web
+process that never draws a choropleth should not carry some 150 MB of them.
 """
 
 import warnings
-
-import mapclassify
-import numpy as np
-from palettable.colorbrewer import COLOR_MAPS, get_map
+from functools import cache
 
 from indicators.models import Discrepancy, Indicator, IndicatorValue
 from layers.models import Layer
 
 NO_DATA_COLOUR = "#d9d9d9"
 SCHEME_BY_POLARITY = {"higher": "YlGnBu", "lower": "OrRd", "neutral": "BuPu"}
+# Classification name -> mapclassify class name.
 CLASSIFIERS = {
-    "quantiles": mapclassify.Quantiles,
-    "equal_interval": mapclassify.EqualInterval,
-    "natural_breaks": mapclassify.FisherJenks,
+    "quantiles": "Quantiles",
+    "equal_interval": "EqualInterval",
+    "natural_breaks": "FisherJenks",
 }
 ALIASES = {"jenks": "natural_breaks", "fisher_jenks": "natural_breaks",
            "equal_intervals": "equal_interval", "quantile": "quantiles"}
-SCHEME_TYPES = {name: kind.lower() for kind, names in COLOR_MAPS.items()
-                if kind in ("Sequential", "Diverging") for name in names}
 MIN_CLASSES, MAX_CLASSES = 3, 9
 # Diverging ColorBrewer schemes that run from a "bad" colour (red/brown) to a "good" one.
 BAD_TO_GOOD = {"RdYlGn", "RdYlBu", "RdBu", "BrBG", "PuOr", "PiYG", "PRGn", "Spectral", "RdGy"}
@@ -35,6 +35,15 @@ BAD_TO_GOOD = {"RdYlGn", "RdYlBu", "RdBu", "BrBG", "PuOr", "PiYG", "PRGn", "Spec
 
 class LegendError(ValueError):
     pass
+
+
+@cache
+def scheme_types() -> dict[str, str]:
+    """ColorBrewer scheme name -> "sequential" or "diverging"."""
+    from palettable.colorbrewer import COLOR_MAPS
+
+    return {name: kind.lower() for kind, names in COLOR_MAPS.items()
+            if kind in ("Sequential", "Diverging") for name in names}
 
 
 def classification_name(name: str) -> str:
@@ -47,7 +56,9 @@ def classification_name(name: str) -> str:
 def palette(scheme: str, n: int, polarity: str = "higher") -> list[str]:
     """n colours (3–9) of a ColorBrewer scheme, light-to-dark (sequential) or oriented by
     polarity (diverging: the better end is the last colour)."""
-    kind = SCHEME_TYPES.get(scheme)
+    from palettable.colorbrewer import get_map
+
+    kind = scheme_types().get(scheme)
     if kind is None:
         raise LegendError(f"unknown ColorBrewer scheme {scheme!r}")
     n = max(MIN_CLASSES, min(MAX_CLASSES, n))
@@ -60,7 +71,10 @@ def breaks_for(values: list[float], k: int, method: str = "quantiles") -> list[f
     distinct = sorted(set(values))
     if len(distinct) <= k:
         return distinct
-    classifier = CLASSIFIERS.get(ALIASES.get(method, method), mapclassify.Quantiles)
+    import mapclassify
+    import numpy as np
+
+    classifier = getattr(mapclassify, CLASSIFIERS.get(ALIASES.get(method, method), "Quantiles"))
     with warnings.catch_warnings():
         # Ties can leave fewer distinct quantiles than k; duplicates are dropped below.
         warnings.simplefilter("ignore", UserWarning)
@@ -108,7 +122,7 @@ def legend(indicator: Indicator, areas: Layer, period: str, *, classification: s
         "classification": method,
         "k": k,
         "scheme": scheme,
-        "scheme_type": SCHEME_TYPES[scheme],
+        "scheme_type": scheme_types()[scheme],
         "breaks": breaks,
         "classes": [
             {"class": i, "from": lo, "to": hi, "colour": colours[i], "count": counts[i]}

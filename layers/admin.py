@@ -14,9 +14,12 @@ from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.formats import localize
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from layers import editing, history, importing, lifecycle, permissions
 from layers.forms import (
@@ -28,8 +31,15 @@ from layers.forms import (
     options_from_json,
     options_to_json,
 )
-from layers.models import DeletedLayer, Feature, FeatureHistory, ImportRun, Layer
-from layers.schema_changes import change_schema
+from layers.models import (
+    DeletedLayer,
+    Feature,
+    FeatureHistory,
+    ImportRun,
+    Layer,
+    SchemaChangeLog,
+)
+from layers.schema_changes import change_schema, describe
 
 # --- layers ---------------------------------------------------------------------------------
 
@@ -41,14 +51,17 @@ class LayerAdmin(admin.ModelAdmin):
                     "version", "last_updated", "links")
     list_filter = ("role", "visibility", "geometry_type", "theme", "synthetic")
     search_fields = ("slug", "title_pl", "title_en", "keywords")
-    readonly_fields = ("version", "load_report", "created_at", "updated_at", "links")
+    readonly_fields = ("version", "load_report", "created_at", "updated_at", "links",
+                       "schema_changes")
+    # Newest schema changes shown on the layer's page; all of them under "schema changes".
+    SCHEMA_CHANGES_SHOWN = 10
     filter_horizontal = ("editor_groups",)
     fieldsets = (
         (None, {"fields": ("links", "slug", "title_pl", "title_en", "description_pl",
                            "description_en", "geometry_type", "role", "name_field",
                            "visibility", "editor_groups")}),
         (gettext_lazy("Attribute schema"), {"fields": ("schema", "schema_renames",
-                                                       "schema_allow_drop")}),
+                                                       "schema_allow_drop", "schema_changes")}),
         (gettext_lazy("Catalogue"), {"fields": (
             "publisher", "source", "source_url", "licence", "attribution", "update_frequency",
             "data_date", "last_updated", "quality_notes", "keywords", "theme", "native_crs",
@@ -62,6 +75,8 @@ class LayerAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         known = {f.name for f in Layer._meta.get_fields()} | {"links", "schema_renames",
                                                               "schema_allow_drop"}
+        if obj is None:
+            known.discard("schema_changes")
         # Only fields the model has (other apps add theirs over time).
         return [(name, {**opts, "fields": [f for f in opts["fields"] if f in known]})
                 for name, opts in self.fieldsets]
@@ -79,11 +94,33 @@ class LayerAdmin(admin.ModelAdmin):
             return "—"
         return format_html(
             '<a href="{}?layer__id__exact={}">{}</a> · <a href="{}">{}</a> · '
-            '<a href="{}?layer__id__exact={}">{}</a> · <a href="{}?layer__id__exact={}">{}</a>',
+            '<a href="{}?layer__id__exact={}">{}</a> · <a href="{}?layer__id__exact={}">{}</a> · '
+            '<a href="{}?layer__id__exact={}">{}</a>',
             reverse("admin:layers_feature_changelist"), obj.pk, _("features on the map"),
             reverse("admin:layers_layer_import", args=[obj.pk]), _("import a file"),
             reverse("admin:layers_featurehistory_changelist"), obj.pk, _("history"),
-            reverse("admin:layers_importrun_changelist"), obj.pk, _("imports"))
+            reverse("admin:layers_importrun_changelist"), obj.pk, _("imports"),
+            reverse("admin:layers_schemachangelog_changelist"), obj.pk, _("schema changes"))
+
+    @admin.display(description=gettext_lazy("schema changes"))
+    def schema_changes(self, obj):
+        """The layer's latest schema changes, read-only: who, when, what (written by
+        layers.schema_changes whenever a change is applied)."""
+        if not obj or not obj.pk:
+            return "—"
+        entries = list(obj.schema_changes.select_related("user")[:self.SCHEMA_CHANGES_SHOWN])
+        if not entries:
+            return _("none yet")
+        rows = format_html_join("", '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td>'
+                                    "<td>{}</td></tr>", (
+            (reverse("admin:layers_schemachangelog_change", args=[e.pk]),
+             localize(localtime(e.at)), e.user or "—", e.channel or "—", describe(e.summary))
+            for e in entries))
+        return format_html('<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}'
+                           '</table><a href="{}?layer__id__exact={}">{}</a>',
+                           _("when"), _("who"), _("channel"), _("what changed"), rows,
+                           reverse("admin:layers_schemachangelog_changelist"), obj.pk,
+                           _("all schema changes, with the schema before and after"))
 
     def has_view_permission(self, request, obj=None):
         return permissions.is_staff(request.user)
@@ -121,7 +158,7 @@ class LayerAdmin(admin.ModelAdmin):
             if new_schema != old.schema or data.get("schema_renames"):
                 result = change_schema(obj, new_schema, renames=data.get("schema_renames"),
                                        allow_drop=data.get("schema_allow_drop"),
-                                       user=request.user)
+                                       user=request.user, channel="admin")
                 obj.refresh_from_db()
                 if result.features_changed:
                     messages.info(request, _("%(n)d features migrated to the new schema.")
@@ -142,8 +179,11 @@ class LayerAdmin(admin.ModelAdmin):
             lifecycle.delete_layer(layer, request.user)
 
     def get_urls(self):
-        return [path("<path:object_id>/import/", self.admin_site.admin_view(self.import_view),
-                     name="layers_layer_import")] + super().get_urls()
+        # The upload's size is judged before its body is read, so before the CSRF check (which
+        # reads the form): the middleware skips this view, which makes the check itself.
+        view = self.admin_site.admin_view(csrf_exempt(self.import_view))
+        return [path("<path:object_id>/import/", view, name="layers_layer_import")] + \
+            super().get_urls()
 
     def import_view(self, request, object_id):
         """Upload, dry run with a full report, then (on confirmation) the atomic import."""
@@ -155,14 +195,17 @@ class LayerAdmin(admin.ModelAdmin):
             raise PermissionDenied
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,
                    "layer": layer, "title": _("Import into %(layer)s") % {"layer": layer}}
-        if request.method == "POST" and request.POST.get("token"):
-            return self._confirm_import(request, layer, context)
         too_big = importing.check_upload_size(request) if request.method == "POST" else None
         if too_big:
-            form = ImportForm()
-            context.update(form=form, fatal=too_big)
+            # Refused unread and unchanged, so without the CSRF check that would read it.
+            context.update(form=ImportForm(), fatal=too_big)
             return TemplateResponse(request, "admin/layers/layer/import.html", context,
                                     status=413)
+        return csrf_protect(self._import_form)(request, layer, context)
+
+    def _import_form(self, request, layer, context):
+        if request.method == "POST" and request.POST.get("token"):
+            return self._confirm_import(request, layer, context)
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
@@ -562,3 +605,27 @@ class ImportRunAdmin(StaffReadOnly, admin.ModelAdmin):
     def revert_imports(self, request, queryset):
         _revert_batches(request, [(run.layer, run.batch) for run in queryset])
 
+
+@admin.register(SchemaChangeLog)
+class SchemaChangeLogAdmin(StaffReadOnly, admin.ModelAdmin):
+    list_display = ("at", "layer", "what", "user", "channel", "history_link")
+    list_filter = (("layer", VisibleLayerFilter), "channel")
+    readonly_fields = ("layer", "at", "user", "channel", "what", "summary", "before", "after",
+                       "batch")
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(
+            layer__in=permissions.visible_layers(request.user)).select_related("layer", "user")
+
+    @admin.display(description=gettext_lazy("what changed"))
+    def what(self, obj):
+        return describe(obj.summary)
+
+    @admin.display(description=gettext_lazy("changes"))
+    def history_link(self, obj):
+        if not obj.batch:
+            return "—"
+        return format_html('<a href="{}?q={}">{}</a>',
+                           reverse("admin:layers_featurehistory_changelist"), obj.batch,
+                           _("history"))

@@ -145,7 +145,7 @@ class LayerSerializer(serializers.ModelSerializer):
             layer = super().update(layer, validated)
             if new_schema is not None and (new_schema != layer.schema or renames):
                 change_schema(layer, new_schema, renames=renames, allow_drop=allow_drop,
-                              user=self.context["request"].user)
+                              user=self.context["request"].user, channel="api")
         return layer
 
 

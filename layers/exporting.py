@@ -8,6 +8,9 @@ is written to disk in batches and cached per layer version, then streamed from t
 Every format carries the layer's licence and attribution: GeoJSON as members of the
 FeatureCollection, GeoPackage in its metadata (gpkg_metadata and the layer description), CSV in
 a sidecar text (`licence_text`) that the download links to.
+
+numpy and GDAL (pyogrio) are imported by the GeoPackage writer alone: GeoJSON and CSV downloads,
+and every process that merely loads this module, do without them.
 """
 
 import csv
@@ -18,8 +21,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import pyogrio.raw
 from django.conf import settings
 from django.db import connection
 
@@ -145,8 +146,10 @@ def csv_chunks(layer: Layer, geometry: str = "wkt"):
 
 # --- GeoPackage -----------------------------------------------------------------------------
 
-def _column(ftype: str, values: list) -> tuple[np.ndarray, np.ndarray | None]:
-    """A numpy column of the field's type and its null mask (GDAL fields are typed)."""
+def _column(ftype: str, values: list) -> tuple:
+    """A numpy column of the field's type and its null mask or None (GDAL fields are typed)."""
+    import numpy as np
+
     mask = np.array([v is None for v in values], dtype=bool)
 
     def convert(cast, empty):
@@ -175,6 +178,9 @@ def _column(ftype: str, values: list) -> tuple[np.ndarray, np.ndarray | None]:
 
 def write_gpkg(layer: Layer, path: Path) -> int:
     """Write the layer to a new GeoPackage at `path`, in batches; returns the feature count."""
+    import numpy as np
+    import pyogrio.raw
+
     fields = layer.fields
     names = [f["name"] for f in fields]
     props = ", ".join(["properties ->> %s"] * len(names))

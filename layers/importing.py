@@ -9,6 +9,9 @@ transaction, one history batch (revertible, see layers.history), one layer versi
 
 Problems with the file as a whole (empty, corrupt zip, no .prj and no CRS chosen, mixed text
 encodings) are reported as `fatal`, before any row is looked at.
+
+GDAL (pyogrio) and pyproj are imported where a file is read: they are large, and every web
+process imports this module (admin, REST) while few of them ever import a file.
 """
 
 import io
@@ -23,19 +26,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-import pyogrio
-import pyogrio.raw
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
 
 from layers.history import SNAPSHOT_SQL
 from layers.models import Feature, FeatureHistory, ImportRun, Layer
 from layers.reading import parse_srid
 from layers.schema import CoercionError, coerce, validate_schema
+from layers.schema_changes import log_change
 from layers.signals import layer_changed
 
 FEATURES = Feature._meta.db_table
@@ -138,6 +137,9 @@ def parse_crs(text) -> int:
     if not match:
         raise ImportError_([f"crs: expected an EPSG code such as EPSG:2178, got {value!r}"])
     code = int(match.group(1))
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
     try:
         CRS.from_epsg(code)
     except CRSError:
@@ -216,6 +218,8 @@ class Source:
     encoding: str | None = None
     layer_name: str | None = None
     text_columns: bool = False  # CSV: every value is a string, types come from the layer
+    # Rows whose coordinates were reported already (CSV X/Y): not reported again as "no geometry".
+    bad_coordinates: set = field(default_factory=set)
 
     def __len__(self):
         return len(self.wkb)
@@ -235,7 +239,9 @@ def _column_values(array) -> list:
 
 
 def _dtype_type(dtype) -> str:
-    kind = np.dtype(dtype).kind if not isinstance(dtype, str) else np.dtype(dtype).kind
+    import numpy as np
+
+    kind = np.dtype(dtype).kind
     return {"i": "integer", "u": "integer", "f": "decimal", "b": "boolean",
             "M": "date"}.get(kind, "string")
 
@@ -294,6 +300,8 @@ def _read_csv(path: Path, options: ImportOptions, report: ImportReport, workdir:
     header = [h.strip().strip('"') for h in header_line.strip("\r").split(sep)]
     if not any(header) or len(text.strip().splitlines()) < 2:
         raise ImportError_(["the CSV has no data rows"])
+    report.notes.append(f"fields separated by {sep!r}")
+    _check_row_lengths(text, sep, report)
 
     open_options = {"AUTODETECT_TYPE": "NO", "KEEP_GEOM_COLUMNS": "NO",
                     "SEPARATOR": "SEMICOLON" if sep == ";" else "COMMA"}
@@ -308,6 +316,8 @@ def _read_csv(path: Path, options: ImportOptions, report: ImportReport, workdir:
         lon, lat = _pick(header, LON_NAMES), _pick(header, LAT_NAMES)
         east, north = _pick(header, X_NAMES), _pick(header, Y_NAMES)
         # A file may carry both (the city's budget CSVs do): a projected CRS chosen means X/Y.
+        from pyproj import CRS
+
         projected = srid is not None and not CRS.from_epsg(srid).is_geographic
         if east and north and (projected or not (lon and lat)):
             x, y = east, north
@@ -321,7 +331,6 @@ def _read_csv(path: Path, options: ImportOptions, report: ImportReport, workdir:
         if srid is None:
             raise ImportError_([f"choose the CRS of the coordinates in columns {x}/{y} "
                                 "(e.g. EPSG:2178 for PL-2000 zone 7, EPSG:2180 for PUWG 1992)"])
-        open_options.update(X_POSSIBLE_NAMES=x, Y_POSSIBLE_NAMES=y)
         report.notes.append(f"coordinates from columns {x} (X) and {y} (Y)")
     elif wkt:
         if srid is None:
@@ -336,11 +345,127 @@ def _read_csv(path: Path, options: ImportOptions, report: ImportReport, workdir:
     source.detected_crs = None
     source.encoding = encoding
     source.text_columns = True
+    if x and y:
+        _points_from_columns(source, x, y, report)
     return source
+
+
+def _check_row_lengths(text: str, sep: str, report: ImportReport) -> None:
+    """Rows with more or fewer values than the header has columns. GDAL would cut the extra
+    values off (or leave missing ones empty) without a word: "20,63" unquoted in a comma-
+    separated file becomes two values, and the coordinates would silently be wrong."""
+    import csv
+
+    records = (r for r in csv.reader(io.StringIO(text), delimiter=sep) if r)
+    columns = len(next(records))
+    for n, record in enumerate(records, start=1):  # blank lines are no rows, for GDAL too
+        if len(record) != columns:
+            hint = (" (decimal commas in a comma-separated file? quote such values, or "
+                    "separate the fields with ';')" if sep == "," and len(record) > columns
+                    else "")
+            report.error(n, "", sep.join(record)[:200],
+                         f"{len(record)} values for {columns} columns{hint}")
+
+
+def _points_from_columns(source: Source, x: str, y: str, report: ImportReport) -> None:
+    """Point geometries from the X/Y (lon/lat) text columns, read with the number rules of the
+    attributes (decimal comma or point, spaces between thousands); each unreadable or
+    ambiguous coordinate is a row error naming the column and the value. GDAL's own X/Y
+    reading would turn "1.234,5" or "7 473 914,7" into a wrong number without a word."""
+    import struct
+
+    names = [n.strip() for n in source.names]
+    missing = [c for c in (x, y) if c not in names]
+    if missing:
+        raise ImportError_([f"no column {', '.join(missing)} in the CSV as GDAL read it; its "
+                            f"columns are {', '.join(source.names)}"])
+    ix, iy = names.index(x), names.index(y)
+    coords = []
+    for name, index in ((x, ix), (y, iy)):
+        column = source.columns[index]
+        style = decimal_separator(column)
+        values = []
+        for n, value in enumerate(column, start=1):
+            number, problem = csv_number(value, style)
+            if problem:
+                report.error(n, name, value, problem)
+                source.bad_coordinates.add(n)
+            values.append(number)
+        coords.append(values)
+    source.wkb = [None if n in source.bad_coordinates else struct.pack("<BIdd", 1, 1, float(cx),
+                                                                     float(cy))
+                  for n, (cx, cy) in enumerate(zip(*coords, strict=True), start=1)]
+    keep = [i for i in range(len(names)) if i not in (ix, iy)]
+    source.names = [source.names[i] for i in keep]
+    source.types = [source.types[i] for i in keep]
+    source.columns = [source.columns[i] for i in keep]
+
+
+# A number with one separator: a decimal one, unless followed by exactly three digits, when
+# "1.234" may be 1.234 or 1234 (a thousands separator); its column's other values tell which.
+DECIMAL = re.compile(r"[-+]?\d*([.,])\d+")
+THOUSANDS_LIKE = re.compile(r"[-+]?\d{1,3}([.,])\d{3}")
+
+
+def _clean_number(value) -> str:
+    return str(value).strip().replace("\u00a0", "").replace(" ", "")
+
+
+def decimal_separator(values) -> str | None:
+    """The decimal separator a text column uses ("," or "."), told by its values that cannot
+    be thousands; None when none tells, or when the column uses both."""
+    seen = set()
+    for value in values:
+        text = _clean_number(value) if value is not None else ""
+        match = DECIMAL.fullmatch(text)
+        if match and not THOUSANDS_LIKE.fullmatch(text):
+            seen.add(match.group(1))
+    return seen.pop() if len(seen) == 1 else None
+
+
+def number_problem(value, style: str | None, ftype: str = "decimal") -> str | None:
+    """Why a text value is not a clear number (None if it is): both separators, several
+    decimal separators, or thousands-like digits where the column's decimals use the other
+    separator ("1.234" among "20,5" values) or where an integer is expected."""
+    text = _clean_number(value)
+    if "," in text and "." in text:
+        return "ambiguous number: both ',' and '.' in it (a thousands separator?); write " \
+               "e.g. 1234,5 or 1234.5"
+    if text.count(",") > 1 or text.count(".") > 1:
+        return "not a number: more than one decimal separator"
+    match = THOUSANDS_LIKE.fullmatch(text)
+    if match and ftype == "integer":
+        return f"ambiguous number: {text} may be {text.replace(match.group(1), '')} (with a " \
+               "thousands separator) or not a whole number; write it without separators"
+    if match and style and match.group(1) != style:
+        return f"ambiguous number: this column writes decimals with {style!r}, so {text} may " \
+               f"be {text.replace(match.group(1), '')} (with a thousands separator); write it " \
+               f"with {style!r}"
+    return None
+
+
+def csv_number(value, style: str | None):
+    """(Decimal, None) for a clear number in a CSV text cell, (None, reason) otherwise."""
+    from decimal import Decimal, InvalidOperation
+
+    if value is None or not str(value).strip():
+        return None, "no value"
+    problem = number_problem(value, style)
+    if problem:
+        return None, problem
+    try:
+        number = Decimal(_clean_number(value).replace(",", "."))
+    except InvalidOperation:
+        return None, "not a number"
+    if not number.is_finite():
+        return None, "not a number"
+    return number, None
 
 
 def _read_gdal(path, fmt: str, layer: str | None, open_options: dict | None = None,
                encoding: str | None = None) -> Source:
+    import pyogrio.raw
+
     try:
         meta, _fids, geoms, columns = pyogrio.raw.read(
             str(path), layer=layer, force_2d=True, encoding=encoding, **(open_options or {}))
@@ -356,6 +481,8 @@ def _read_gdal(path, fmt: str, layer: str | None, open_options: dict | None = No
 
 
 def _only_layer(path, wanted: str | None, what: str) -> str | None:
+    import pyogrio
+
     try:
         names = [str(n) for n, _ in pyogrio.list_layers(str(path))]
     except Exception as exc:
@@ -531,10 +658,17 @@ def build_properties(source: Source, plan: list[tuple[int, dict]],
         # large import); strings, and numbers headed for another type, go through coerce.
         native = not source.text_columns and source.types[index] == ftype and ftype in (
             "integer", "decimal", "boolean", "date")
+        # Text numbers (CSV) are read with their column's decimal separator in mind.
+        numeric_text = source.text_columns and ftype in ("integer", "decimal")
+        style = decimal_separator(column) if numeric_text else None
         for n, value in enumerate(column):
             if value is None or value == "":
                 if required:
                     report.error(n + 1, name, value, "required")
+                continue
+            problem = number_problem(value, style, ftype) if numeric_text else None
+            if problem:
+                report.error(n + 1, name, value, problem)
                 continue
             if not native:
                 try:
@@ -554,6 +688,8 @@ def build_properties(source: Source, plan: list[tuple[int, dict]],
 def _area_of_use(srid: int) -> tuple[float, float, float, float]:
     """The CRS's area of use in its own coordinates, widened by a margin: coordinates outside it
     mean the file is not in that CRS (the classic case: PL-2000 metres declared as degrees)."""
+    from pyproj import CRS, Transformer
+
     crs = CRS.from_epsg(srid)
     if srid == 4326 or crs.is_geographic:
         return (-180.0, -90.0, 180.0, 90.0)
@@ -635,7 +771,7 @@ def check_geometries(cur, layer: Layer, source: Source, options: ImportOptions,
         "allowed": allowed, "wanted": layer.geometry_type,
         "single": wanted in ("POINT", "LINESTRING", "POLYGON"), "repair": repair})
     for n, problem in cur.fetchall():
-        if problem:
+        if problem and not (problem == "no geometry" and n in source.bad_coordinates):
             report.error(n, "geometry", None, problem)
     if repair and not report.error_count:
         cur.execute("SELECT n, ST_IsValidReason(g) FROM _import WHERE NOT ST_IsValid(g) "
@@ -694,7 +830,11 @@ def run_import(layer: Layer, path: Path, options: ImportOptions, *, user=None,
                     return report
                 batch = uuid.uuid4()
                 if added:
+                    before = locked.schema
                     locked.schema = {**locked.schema, "fields": locked.fields + added}
+                    log_change(locked, before, locked.schema,
+                               {"added": [f["name"] for f in added], "file": filename},
+                               user=user, channel=CHANNEL, batch=batch)
                 _write(cur, locked, options, report, user, batch)
                 cur.execute("DROP TABLE _import")
             report.batch = str(batch)
@@ -714,17 +854,60 @@ def run_import(layer: Layer, path: Path, options: ImportOptions, *, user=None,
 
 # --- uploads --------------------------------------------------------------------------------
 
+# A chunked body is read this much at a time, and kept in memory up to SPOOL_MEMORY (then on an
+# anonymous temporary file) until it is complete.
+READ_CHUNK = 64 * 1024
+SPOOL_MEMORY = 2 * 1024 * 1024
+
+
 def check_upload_size(request) -> str | None:
-    """A message when the declared body is over the limit: checked before Django reads the
-    body, so a 500 MB upload is refused at once instead of being spooled to disk first."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return "invalid Content-Length"
+    """A message (for a 413) when the upload is over the limit, None when it may be parsed.
+
+    A declared body (Content-Length) is judged before Django reads a byte of it, so a 500 MB
+    upload is refused at once instead of being spooled to disk first. A body sent in chunks
+    (Transfer-Encoding: chunked, no Content-Length; gunicorn decodes the chunks) declares no
+    size, and Django by itself reads it as empty: it is read here, and refused as soon as it
+    passes the limit, without reading the rest; a complete one is handed to Django as though it
+    had come with its Content-Length, so the form or DRF parses it as usual. Call this before
+    anything touches request.POST, FILES or data."""
+    http = getattr(request, "_request", request)  # a DRF Request wraps Django's
+    meta = http.META
     limit = max_upload_bytes()
-    if length > limit:
-        return (f"the upload is {length / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB "
-                "(split the file, or load it with manage.py)")
+    if meta.get("CONTENT_LENGTH"):
+        try:
+            length = int(meta["CONTENT_LENGTH"])
+        except ValueError:
+            return "invalid Content-Length"
+        if length > limit:
+            return (f"the upload is {length / 2**20:.1f} MB; the limit is "
+                    f"{limit / 2**20:.0f} MB (split the file, or load it with manage.py)")
+        return None
+    if "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    return _receive_chunked(http, limit)
+
+
+def _receive_chunked(http, limit: int) -> str | None:
+    from django.core.handlers.wsgi import LimitedStream
+
+    source = http.META["wsgi.input"]
+    body = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 - kept below
+    size = 0
+    while chunk := source.read(READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            body.close()
+            return (f"the upload passed the limit of {limit / 2**20:.0f} MB (it was sent in "
+                    f"chunks, without Content-Length, and refused after {size / 2**20:.1f} MB "
+                    "had arrived; split the file, or load it with manage.py)")
+        body.write(chunk)
+    body.seek(0)
+    # Django reads the body through request._stream, a LimitedStream of Content-Length bytes
+    # (0 when none was sent); give it the complete body and its size. The temporary file goes
+    # with the request.
+    http.META["CONTENT_LENGTH"] = str(size)
+    http._stream = LimitedStream(body, size)
+    http._chunked_body = body
     return None
 
 

@@ -213,3 +213,28 @@ class ImportRun(models.Model):
 
     def __str__(self):
         return f"{self.filename} → {self.layer.slug} ({self.at:%Y-%m-%d %H:%M})"
+
+
+class SchemaChangeLog(models.Model):
+    """One change of a layer's attribute schema (added, renamed, retyped or removed fields):
+    who, when, through which channel, the schema before and after, and the history batch of the
+    features changed with it. Written only through layers.schema_changes.log_change."""
+
+    layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="schema_changes")
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    channel = models.CharField(max_length=20, blank=True, help_text="admin, api, import…")
+    summary = models.JSONField(default=dict, blank=True,
+                               help_text="added, renamed, retyped, dropped, features_changed")
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    batch = models.UUIDField(null=True, blank=True,
+                             help_text="History batch of the features changed with it "
+                                       "(values migrated, or the import that added fields).")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "schema change"
+
+    def __str__(self):
+        return f"{self.layer.slug} schema ({self.at:%Y-%m-%d %H:%M})"

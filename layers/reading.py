@@ -2,16 +2,14 @@
 
 A `SourceRead` holds WKB geometries, properties as JSON-ready Python values, the inferred
 attribute schema and the detected CRS. Reprojection and geometry repair happen in PostGIS when
-the rows are written (see layers.writing).
+the rows are written (see layers.writing). GDAL (pyogrio) and numpy are imported where a file
+is read, not with the module: the import code of every web process uses `parse_srid`.
 """
 
 import datetime
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-import pyogrio.raw
 
 DTYPE_TO_FIELD = {
     "int": "integer",
@@ -48,6 +46,8 @@ def _py(value, ftype: str):
     """A numpy scalar as the JSON value the layer schema expects (NaN and NaT become None)."""
     if value is None:
         return None
+    import numpy as np  # loaded already: the value came from pyogrio
+
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
@@ -82,6 +82,8 @@ def read_source(path: Path, srs: str | None = None, csv: dict | None = None,
     if csv:
         options = {"X_POSSIBLE_NAMES": csv["x"], "Y_POSSIBLE_NAMES": csv["y"],
                    "AUTODETECT_TYPE": "YES", "KEEP_GEOM_COLUMNS": "NO"}
+    import pyogrio.raw
+
     try:
         meta, _fids, geoms, columns = pyogrio.raw.read(path, **options)
     except Exception as exc:  # pyogrio raises several GDAL error types

@@ -10,6 +10,8 @@
 
 Every feature whose properties change gets a new version and a history row (channel "schema",
 all rows of one change in one batch), so stale ETags fail and the old values stay on record.
+Every applied change is logged (SchemaChangeLog: who, when, channel, what changed, the schema
+before and after), here and nowhere else; an import that adds fields logs through `log_change`.
 """
 
 import json
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
-from layers.models import Feature, FeatureHistory, Layer
+from layers.models import Feature, FeatureHistory, Layer, SchemaChangeLog
 from layers.schema import CoercionError, coerce, validate_schema
 from layers.signals import layer_changed
 
@@ -104,10 +106,42 @@ def _convert(props: dict, new_fields: list[dict], sources: dict[str, str | None]
     return out, problems
 
 
+def describe(summary: dict) -> str:
+    """A logged change in one line, for the admin: what was added, renamed, retyped, removed."""
+    parts = []
+    if summary.get("added"):
+        parts.append("added " + ", ".join(summary["added"]))
+    if summary.get("renamed"):
+        parts.append("renamed " + ", ".join(f"{a} → {b}" for a, b in summary["renamed"].items()))
+    if summary.get("retyped"):
+        parts.append("type " + ", ".join(f"{name} {old} → {new}"
+                                          for name, (old, new) in summary["retyped"].items()))
+    if summary.get("dropped"):
+        parts.append("removed " + ", ".join(summary["dropped"]))
+    if summary.get("name_field"):
+        old, new = summary["name_field"]
+        parts.append(f"name field {old or '—'} → {new or '—'}")
+    if summary.get("file"):
+        parts.append(f"by importing {summary['file']}")
+    if summary.get("features_changed"):
+        parts.append(f"{summary['features_changed']} feature(s) migrated")
+    return "; ".join(parts) or "field settings (required, choices)"
+
+
+def log_change(layer: Layer, before: dict, after: dict, summary: dict, *, user=None,
+               channel: str = "", batch=None) -> SchemaChangeLog:
+    """Record one applied schema change of `layer` (inside the transaction that applied it)."""
+    return SchemaChangeLog.objects.create(
+        layer=layer, user=user if user is not None and user.is_authenticated else None,
+        channel=channel[:20], summary=summary, before=before, after=after, batch=batch)
+
+
 def change_schema(layer: Layer, new_schema: dict, *, renames: dict | None = None,
-                  allow_drop: bool = False, user=None, dry_run: bool = False) -> SchemaChange:
-    """Check, then (unless dry_run) apply, a new schema to `layer` and its features. Raises
-    SchemaChangeError listing every problem, with the ids of the features that cause it."""
+                  allow_drop: bool = False, user=None, dry_run: bool = False,
+                  channel: str = "") -> SchemaChange:
+    """Check, then (unless dry_run) apply, a new schema to `layer` and its features, and log
+    it. Raises SchemaChangeError listing every problem, with the ids of the features that
+    cause it."""
     renames = dict(renames or {})
     errors = validate_schema(new_schema)
     old = {f["name"]: f for f in layer.fields}
@@ -156,6 +190,7 @@ def change_schema(layer: Layer, new_schema: dict, *, renames: dict | None = None
         locked = Layer.objects.select_for_update().get(pk=layer.pk)
         batch = uuid.uuid4() if rewrites else None
         _rewrite(locked, rewrites, batch, user)
+        before, name_field = locked.schema, locked.name_field
         layer.schema = {**layer.schema, "fields": new_fields}
         if layer.name_field in renames:
             layer.name_field = renames[layer.name_field]
@@ -163,8 +198,14 @@ def change_schema(layer: Layer, new_schema: dict, *, renames: dict | None = None
             layer.name_field = ""
         layer.save(update_fields=["schema", "name_field", "updated_at"])
         layer.bump_version()
+        change.batch = str(batch) if batch else None
+        if before != layer.schema or renames:
+            summary = change.as_dict()
+            if layer.name_field != name_field:
+                summary["name_field"] = [name_field, layer.name_field]
+            log_change(layer, before, layer.schema, summary, user=user, channel=channel,
+                       batch=batch)
         transaction.on_commit(lambda: layer_changed.send(sender=Layer, layer=layer))
-    change.batch = str(batch) if batch else None
     return change
 
 

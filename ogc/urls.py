@@ -5,9 +5,39 @@ malformed collection or item id still gets a JSON 404 in OGC format, not Django'
 
 from django.urls import include, path, re_path
 
-from ogc import views
-
 app_name = "ogc"
+
+
+class _View:
+    """Stands for a view of ogc.views, importing that module on the first OGC request instead of
+    when the URLconf loads: it brings in pygeoapi (some 40 MB), which a web process serving only
+    tiles, pages or downloads never needs."""
+
+    def __init__(self, name: str):
+        self.name = self.__name__ = self.__qualname__ = name
+        self.__module__ = "ogc.views"
+
+    @property
+    def real(self):
+        from ogc import views
+
+        return getattr(views, self.name)
+
+    @property
+    def csrf_exempt(self) -> bool:
+        # The CSRF middleware reads this from the URLconf's callable, before calling it.
+        return getattr(self.real, "csrf_exempt", False)
+
+    def __call__(self, request, *args, **kwargs):
+        return self.real(request, *args, **kwargs)
+
+
+class _Views:
+    def __getattr__(self, name: str) -> _View:
+        return _View(name)
+
+
+views = _Views()
 
 COLLECTION = r"collections/(?P<collection_id>[^/]+)"
 TMS = r"(?P<tms>[^/]+)"

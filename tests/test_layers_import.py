@@ -3,6 +3,7 @@ writes, repair-or-reject, revert of a whole import, and every kind of bad file r
 with the database left as it was. Files are written with GDAL (pyogrio), as QGIS would."""
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -168,6 +169,98 @@ def test_csv_in_cp1250_with_semicolons_and_x_y_in_2178(empty, tmp_path):
     feature = Feature.objects.get(layer=empty)
     assert feature.properties == {"name": "Świętokrzyska łąka", "count": 3}
     assert feature.geom.coords == pytest.approx((20.61, 50.86), abs=1e-7)
+
+
+POLISH_SCHEMA = {"fields": [{"name": "nazwa", "type": "string"},
+                            {"name": "wartość", "type": "decimal"},
+                            {"name": "liczba", "type": "integer"}]}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1250"])
+def test_a_polish_csv_with_semicolons_and_decimal_commas(editors, tmp_path, encoding):
+    """As Excel in Polish saves it: ';' between fields, ',' before decimals, spaces between
+    thousands; coordinates in degrees (the X/Y columns with EPSG:4326) and in PL-2000."""
+    layer = make_layer("przecinki", editors, n=0, schema=POLISH_SCHEMA)
+    x, y = TO_2178.transform(20.64, 50.86)
+    path = tmp_path / "punkty.csv"
+    path.write_bytes(("X;Y;wartość;liczba;nazwa\n"
+                      "20,63;50,87;3,5;1 200;Łąka\n"
+                      "20,635;50,875;-0,25;7;Źródło\n").encode(encoding))
+    dry = run_import(layer, path, ImportOptions(dry_run=True, srid=4326))
+    assert dry.ok, dry.as_dict()
+    assert (dry.features, dry.crs, dry.encoding) == (2, "EPSG:4326", encoding)
+    assert "fields separated by ';'" in dry.notes
+    assert Feature.objects.filter(layer=layer).count() == 0
+    report = run_import(layer, path, options(srid=4326))
+    assert report.ok, report.as_dict()
+    features = {f.properties["nazwa"]: f for f in Feature.objects.filter(layer=layer)}
+    assert features["Łąka"].properties == {"nazwa": "Łąka", "wartość": 3.5, "liczba": 1200}
+    assert features["Łąka"].geom.coords == pytest.approx((20.63, 50.87), abs=1e-9)
+    assert features["Źródło"].properties["wartość"] == -0.25
+    assert features["Źródło"].geom.coords == pytest.approx((20.635, 50.875), abs=1e-9)
+    # PL-2000 metres with decimal commas and spaces between thousands.
+    metric = tmp_path / "metry.csv"
+    metric.write_bytes((f"nazwa;X;Y;wartość\nPL-2000;{x:,.2f};{y:,.2f};12.5\n"
+                        .replace(",", " ").replace(".", ",")).encode(encoding))
+    report = run_import(layer, metric, options(srid=2178))
+    assert report.ok, report.as_dict()
+    feature = Feature.objects.get(layer=layer, properties__nazwa="PL-2000")
+    assert feature.geom.coords == pytest.approx((20.64, 50.86), abs=1e-7)
+    assert feature.properties["wartość"] == 12.5
+
+
+def test_ambiguous_or_wrong_numbers_in_a_polish_csv_are_row_errors(editors, tmp_path):
+    layer = make_layer("przecinki-zle", editors, n=0, schema=POLISH_SCHEMA)
+    path = tmp_path / "zle.csv"
+    path.write_bytes("X;Y;wartość;liczba\n"
+                     "20,63;50,87;3,5;1\n"
+                     "20,64;50,88;1.234;2\n"
+                     "20,65;50,89;2,5;1.500\n"
+                     "20.6.1;50,9;1,5;3\n"
+                     "abc;50,9;1,5;4\n"
+                     ";50,9;1,5;5\n"
+                     "20,66;1.234,5;1,5;6\n"
+                     "20,67;50,91;7,5;8;9\n".encode("cp1250"))
+    before = state(layer)
+    report = run_import(layer, path, ImportOptions(dry_run=True, srid=4326))
+    assert not report.ok and report.fatal is None
+    assert [(e.row, e.field, e.value, e.reason) for e in report.errors] == [
+        (8, "", "20,67;50,91;7,5;8;9", "5 values for 4 columns"),
+        (4, "X", "20.6.1", "not a number: more than one decimal separator"),
+        (5, "X", "abc", "not a number"),
+        (6, "X", "", "no value"),
+        (7, "Y", "1.234,5", "ambiguous number: both ',' and '.' in it (a thousands "
+                            "separator?); write e.g. 1234,5 or 1234.5"),
+        (2, "wartość", "1.234", "ambiguous number: this column writes decimals with ',', so "
+                                "1.234 may be 1234 (with a thousands separator); write it "
+                                "with ','"),
+        (3, "liczba", "1.500", "ambiguous number: 1.500 may be 1500 (with a thousands "
+                               "separator) or not a whole number; write it without "
+                               "separators"),
+    ]
+    assert state(layer) == before
+    # The same file, written for real, is refused as a whole.
+    assert not run_import(layer, path, options(srid=4326)).ok
+    assert state(layer) == before
+
+
+def test_decimal_commas_in_a_comma_separated_csv(editors, tmp_path):
+    """Unquoted, "20,63" splits into two values: GDAL alone would take 20 and 63 as the
+    coordinates. Such rows are errors; quoted decimal commas read right."""
+    layer = make_layer("przecinki-csv", editors, n=0, schema=POLISH_SCHEMA)
+    bad = tmp_path / "zle.csv"
+    bad.write_text("nazwa,lon,lat\nA,20.63,50.87\nB,20,63,50,87\n", encoding="utf-8")
+    report = _refused(layer, bad, options())
+    assert [(e.row, e.field, e.reason) for e in report.errors] == [
+        (2, "", "5 values for 3 columns (decimal commas in a comma-separated file? quote "
+                "such values, or separate the fields with ';')")]
+    good = tmp_path / "dobre.csv"
+    good.write_text('nazwa,lon,lat,wartość\nA,"20,63","50,87","3,5"\n', encoding="utf-8")
+    report = run_import(layer, good, options())
+    assert report.ok, report.as_dict()
+    feature = Feature.objects.get(layer=layer)
+    assert feature.geom.coords == pytest.approx((20.63, 50.87), abs=1e-9)
+    assert feature.properties == {"nazwa": "A", "wartość": 3.5}
 
 
 def test_the_citys_own_budget_csv_imports_from_x_y_in_2178(editors):
@@ -489,3 +582,201 @@ def test_a_500_mb_upload_is_refused_before_it_is_read(live_url, committed_token)
     assert body["detail"].startswith("the upload is 500.0 MB; the limit is 200 MB")
     assert time.monotonic() - started < 5
     assert Feature.objects.filter(layer__slug="biblioteki").count() == 16
+
+
+# --- uploads sent in chunks (Transfer-Encoding: chunked, no Content-Length) -----------------
+
+def _multipart(fields: dict, filename: str, content: bytes) -> tuple[bytes, str]:
+    import urllib3
+
+    return urllib3.encode_multipart_formdata({**fields, "file": (filename, content, "text/csv")})
+
+
+def _chunked_post(base_url: str, path: str, headers: dict, pieces, stop_on_response=False):
+    """POST `pieces` as an HTTP/1.1 chunked body (no Content-Length), the way curl or a
+    streaming client sends a file of unknown size. With `stop_on_response`, stop sending as
+    soon as the server answers. Returns (status, headers, body, bytes sent)."""
+    import http.client
+    import select
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url)
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+    conn.putrequest("POST", path)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    sent = 0
+    try:
+        for piece in pieces:
+            if stop_on_response and select.select([conn.sock], [], [], 0)[0]:
+                break
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            sent += len(piece)
+        else:
+            conn.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server answered and closed while the body was still coming
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, dict(response.getheaders()), body, sent
+
+
+def _split(data: bytes, size: int = 1000):
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+CSV_ROWS = "nazwa;X;Y\n" + "".join(
+    f"Łąka {i};{x:.2f};{y:.2f}\n".replace(".", ",")
+    for i, (x, y) in enumerate(TO_2178.transform(20.60 + i / 1000, 50.85) for i in range(300)))
+
+
+def test_a_chunked_upload_of_normal_size_is_read_whole_by_the_rest_import(live_url,
+                                                                           committed_token):
+    body, content_type = _multipart({"crs": "EPSG:2178", "add_fields": "true"}, "punkty.csv",
+                                    CSV_ROWS.encode("cp1250"))
+    status, _, raw, sent = _chunked_post(
+        live_url, "/api/layers/biblioteki/imports/",
+        {"Authorization": f"Token {committed_token}", "Content-Type": content_type},
+        _split(body))
+    report = json.loads(raw)
+    assert status == 200, report
+    assert sent == len(body) > 9_000
+    assert (report["dry_run"], report["features"], report["crs"]) == (True, 300, "EPSG:2178")
+    assert report["ok"] and report["encoding"] == "cp1250"
+    assert Feature.objects.filter(layer__slug="biblioteki").count() == 16  # a dry run
+
+
+def test_a_chunked_body_that_is_not_a_form_gets_a_precise_400(live_url, committed_token):
+    status, _, raw, _ = _chunked_post(
+        live_url, "/api/layers/biblioteki/imports/",
+        {"Authorization": f"Token {committed_token}",
+         "Content-Type": "multipart/form-data; boundary=xyz"}, [b"no parts here"])
+    assert status == 400
+    assert json.loads(raw)["detail"] == "file: upload a file in the `file` field"
+
+
+@pytest.fixture
+def committed_admin(db):
+    """A superuser with a password, committed so that gunicorn can log them in; removed
+    afterwards."""
+    import psycopg2
+    from django.contrib.auth.hashers import make_password
+    from django.db import connection
+
+    cfg = connection.settings_dict
+    conn = psycopg2.connect(host=cfg["HOST"], port=cfg["PORT"], user=cfg["USER"],
+                            password=cfg["PASSWORD"], dbname=cfg["NAME"])
+    conn.autocommit = True
+    password = "chunked-upload-test-password"
+    with conn.cursor() as cur:
+        cur.execute("""INSERT INTO auth_user (username, password, is_superuser, is_staff,
+                       is_active, first_name, last_name, email, date_joined)
+                       VALUES ('import-chunked', %s, true, true, true, '', '', '', now())""",
+                    [make_password(password)])
+    yield "import-chunked", password
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM django_admin_log WHERE user_id IN "
+                    "(SELECT id FROM auth_user WHERE username = 'import-chunked')")
+        cur.execute("DELETE FROM auth_user WHERE username = 'import-chunked'")
+    conn.close()
+
+
+def _admin_session(base_url: str, username: str, password: str):
+    """A logged-in admin session over HTTP: (cookie header, CSRF token)."""
+    import http.cookiejar
+    import urllib.parse
+    import urllib.request
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{base_url}/admin/login/").read()
+    token = next(c.value for c in jar if c.name == "csrftoken")
+    form = urllib.parse.urlencode({"username": username, "password": password,
+                                   "csrfmiddlewaretoken": token, "next": "/admin/"}).encode()
+    opener.open(urllib.request.Request(f"{base_url}/admin/login/", data=form, headers={
+        "Referer": f"{base_url}/admin/login/"})).read()
+    cookies = {c.name: c.value for c in jar}
+    assert "sessionid" in cookies, "admin login failed"
+    return "; ".join(f"{k}={v}" for k, v in cookies.items()), cookies["csrftoken"]
+
+
+def test_a_chunked_upload_in_the_admin_import_form_gets_its_dry_run(live_url,
+                                                                     committed_admin):
+    cookie, csrf = _admin_session(live_url, *committed_admin)
+    layer = Layer.objects.get(slug="biblioteki")
+    body, content_type = _multipart({"csrfmiddlewaretoken": csrf, "crs": "EPSG:2178",
+                                     "invalid": "reject", "mode": "append",
+                                     "add_fields": "on"}, "punkty.csv", CSV_ROWS.encode())
+    headers = {"Cookie": cookie, "Content-Type": content_type,
+               "Referer": f"{live_url}/admin/layers/layer/{layer.pk}/import/"}
+    status, _, raw, _ = _chunked_post(live_url, f"/admin/layers/layer/{layer.pk}/import/",
+                                      headers, _split(body))
+    page = raw.decode()
+    assert status == 200, page[:2000]
+    assert "EPSG:2178" in page and "300" in page and 'name="token"' in page
+    # The CSRF check still holds, after the size check: without the token, 403.
+    body, content_type = _multipart({"crs": "EPSG:2178"}, "punkty.csv", CSV_ROWS.encode())
+    status, _, _, _ = _chunked_post(live_url, f"/admin/layers/layer/{layer.pk}/import/",
+                                    {**headers, "Content-Type": content_type}, _split(body))
+    assert status == 403
+    assert Feature.objects.filter(layer=layer).count() == 16
+
+
+@pytest.fixture(scope="module")
+def small_limit_url(kielce, django_db_blocker):
+    """gunicorn as live_url, but with a 1 MB import limit: passing it costs the test little."""
+    from tests.conftest import _database_url, _free_port
+    from tests.servers import gunicorn
+
+    with django_db_blocker.unblock():
+        db_url = _database_url()
+    env = {"DATABASE_URL": db_url, "BASEMAP_URL": "", "DB_CONN_MAX_AGE": "0",
+           "LAYER_IMPORT_MAX_MB": "1"}
+    with gunicorn(_free_port(), env, "test-gunicorn-import-limit.log", workers=1,
+                  threads=2) as url:
+        yield url
+
+
+def _pending_uploads() -> set:
+    from layers.importing import pending_dir
+
+    return set(pending_dir().iterdir()) if pending_dir().is_dir() else set()
+
+
+def test_a_chunked_upload_over_the_limit_is_refused_once_it_passes_it(small_limit_url,
+                                                                      committed_token,
+                                                                      committed_admin):
+    """The client streams 64 MB with no Content-Length; the server stops reading just past
+    1 MB and answers 413 while the client is still sending. Nothing is written."""
+    before = (Feature.objects.filter(layer__slug="biblioteki").count(),
+              ImportRun.objects.count(), _pending_uploads())
+    head = (b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
+            b"Content-Type: text/csv\r\n\r\nname,lon,lat\n")
+    pieces = [head] + [b"a,20.6,50.8\n" * 5461] * 1024  # 64 KB each, 64 MB in all
+    status, headers, raw, sent = _chunked_post(
+        small_limit_url, "/api/layers/biblioteki/imports/",
+        {"Authorization": f"Token {committed_token}",
+         "Content-Type": "multipart/form-data; boundary=xyz"}, pieces, stop_on_response=True)
+    assert status == 413
+    detail = json.loads(raw)["detail"]
+    # Read 64 KB at a time: refused within one read of the limit.
+    assert re.fullmatch(r"the upload passed the limit of 1 MB \(it was sent in chunks, without "
+                        r"Content-Length, and refused after 1\.[01] MB had arrived; split the "
+                        r"file, or load it with manage\.py\)", detail), detail
+    assert sent < 32 * 2**20  # refused long before the end of the body
+    # The admin form: refused the same way, before the CSRF check would read the body.
+    cookie, csrf = _admin_session(small_limit_url, *committed_admin)
+    layer = Layer.objects.get(slug="biblioteki")
+    status, _, raw, sent = _chunked_post(
+        small_limit_url, f"/admin/layers/layer/{layer.pk}/import/",
+        {"Cookie": cookie, "Content-Type": "multipart/form-data; boundary=xyz"}, pieces,
+        stop_on_response=True)
+    assert status == 413
+    assert "the upload passed the limit of 1 MB" in raw.decode()
+    assert sent < 32 * 2**20
+    after = (Feature.objects.filter(layer__slug="biblioteki").count(),
+             ImportRun.objects.count(), _pending_uploads())
+    assert after == before

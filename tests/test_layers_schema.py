@@ -1,13 +1,16 @@
 """Changing a layer's schema without losing data: add, rename (values move), retype (values
 converted, or the change refused naming the features), drop only when confirmed."""
 
+import json
+
 import pytest
 from django.contrib.gis.geos import Point
+from django.test import Client
 
 from layers import editing
-from layers.models import Feature, FeatureHistory, Layer
+from layers.models import Feature, FeatureHistory, Layer, SchemaChangeLog
 from layers.schema import CoercionError, coerce
-from layers.schema_changes import SchemaChangeError, change_schema
+from layers.schema_changes import SchemaChangeError, change_schema, describe
 from tests.layers_fixtures import api_client
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +165,125 @@ def test_coerce_converts_without_loss(ftype, value, expected):
 def test_coerce_refuses_what_would_lose_information(ftype, value):
     with pytest.raises(CoercionError):
         coerce(ftype, value)
+
+
+# --- the schema change log ------------------------------------------------------------------
+
+def test_an_applied_change_is_logged_with_who_when_what_and_both_schemas(layer, users):
+    before = Layer.objects.get(pk=layer.pk).schema
+    renamed = fields_of(layer, count={"name": "liczba", "type": "decimal"})
+    new = {"fields": renamed + [{"name": "note", "type": "string"}]}
+    change = change_schema(layer, new, renames={"count": "liczba"}, user=users["editor"],
+                           channel="api")
+    entry = SchemaChangeLog.objects.get(layer=layer)
+    assert (entry.user, entry.channel) == (users["editor"], "api")
+    assert entry.before == before and entry.after == Layer.objects.get(pk=layer.pk).schema
+    assert entry.after["fields"] == new["fields"]
+    assert entry.summary["added"] == ["note"]
+    assert entry.summary["renamed"] == {"count": "liczba"}
+    assert entry.summary["retyped"] == {"liczba": ["integer", "decimal"]}
+    assert entry.summary["features_changed"] == 3
+    # The log points at the history rows of the values it migrated.
+    assert str(entry.batch) == change.batch
+    assert FeatureHistory.objects.filter(batch=entry.batch, channel="schema").count() == 3
+    assert describe(entry.summary) == ("added note; renamed count → liczba; type liczba "
+                                       "integer → decimal; 3 feature(s) migrated")
+
+
+def test_refused_and_dry_run_changes_log_nothing(layer):
+    with pytest.raises(SchemaChangeError):
+        change_schema(layer, {"fields": fields_of(layer, name={"name": "name",
+                                                               "type": "integer"})})
+    change_schema(layer, {"fields": layer.fields + [{"name": "x", "type": "string"}]},
+                  dry_run=True)
+    assert not SchemaChangeLog.objects.filter(layer=layer).exists()
+    assert "x" not in Layer.objects.get(pk=layer.pk).field_names()
+
+
+def test_a_dropped_field_and_the_name_field_are_in_the_log(layer, users):
+    Layer.objects.filter(pk=layer.pk).update(name_field="name")
+    layer.refresh_from_db()
+    change_schema(layer, {"fields": fields_of(layer, name=None)}, allow_drop=True,
+                  user=users["superuser"], channel="admin")
+    entry = SchemaChangeLog.objects.get(layer=layer)
+    assert entry.summary["dropped"] == ["name"]
+    assert entry.summary["name_field"] == ["name", ""]
+    assert "name" in [f["name"] for f in entry.before["fields"]]
+    assert "name" not in [f["name"] for f in entry.after["fields"]]
+    # The dropped values stay on record in the feature history of that batch.
+    old = FeatureHistory.objects.filter(batch=entry.batch).values_list("before", flat=True)
+    assert sorted(h["properties"]["name"] for h in old) == ["Punkt 0", "Punkt 1", "Punkt 2"]
+
+
+def test_rest_and_admin_changes_are_logged_with_their_channel_and_user(layer, users):
+    renamed = fields_of(layer, count={"name": "liczba", "type": "integer"})
+    response = api_client(users["editor"]).patch(
+        "/api/layers/test-points/", {"schema": {"fields": renamed},
+                                     "schema_renames": {"count": "liczba"}}, format="json")
+    assert response.status_code == 200, response.content
+    client = Client()
+    client.force_login(users["superuser"])
+    current = Layer.objects.get(pk=layer.pk)
+    data = {"slug": current.slug, "title_pl": current.title_pl, "title_en": current.title_en,
+            "geometry_type": current.geometry_type, "role": current.role,
+            "visibility": current.visibility, "keywords": "", "tile_minzoom": 0,
+            "tile_maxzoom": 22, "editor_groups": [g.pk for g in current.editor_groups.all()],
+            "schema": json.dumps({"fields": current.fields + [{"name": "uwagi",
+                                                               "type": "string"}]})}
+    response = client.post(f"/admin/layers/layer/{layer.pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    log = list(SchemaChangeLog.objects.filter(layer=layer).order_by("at", "id")
+               .values_list("channel", "user__username", "summary__renamed", "summary__added"))
+    assert log == [("api", "editor", {"count": "liczba"}, []),
+                   ("admin", "root", {}, ["uwagi"])]
+
+
+def test_an_import_that_adds_fields_is_logged(layer, users, tmp_path):
+    from layers.importing import ImportOptions, run_import
+
+    path = tmp_path / "nowe.csv"
+    path.write_text("name,count,kind,pietro,lon,lat\nA,1,library,2,20.61,50.86\n",
+                    encoding="utf-8")
+    report = run_import(layer, path, ImportOptions(dry_run=True, add_fields=True),
+                        user=users["editor"])
+    assert report.ok and not SchemaChangeLog.objects.filter(layer=layer).exists()
+    report = run_import(layer, path, ImportOptions(dry_run=False, add_fields=True),
+                        user=users["editor"])
+    assert report.ok, report.as_dict()
+    entry = SchemaChangeLog.objects.get(layer=layer)
+    assert (entry.channel, entry.user, str(entry.batch)) == ("import", users["editor"],
+                                                             report.batch)
+    assert entry.summary == {"added": ["pietro"], "file": "nowe.csv"}
+    assert [f["name"] for f in entry.after["fields"]][-1] == "pietro"
+    assert "pietro" not in [f["name"] for f in entry.before["fields"]]
+
+
+def test_staff_read_the_log_on_the_layer_page_and_nobody_edits_it(layer, staff_layer, users):
+    change_schema(layer, {"fields": layer.fields + [{"name": "note", "type": "string"}]},
+                  user=users["editor"], channel="api")
+    change_schema(staff_layer, {"fields": staff_layer.fields + [{"name": "tajne",
+                                                                 "type": "string"}]})
+    entry = SchemaChangeLog.objects.get(layer=layer)
+    hidden = SchemaChangeLog.objects.get(layer=staff_layer)
+    staff = Client()
+    staff.force_login(users["staff"])
+    page = staff.get(f"/admin/layers/layer/{layer.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "added note" in html and f"/admin/layers/schemachangelog/{entry.pk}/change/" in html
+    listing = staff.get(f"/admin/layers/schemachangelog/?layer__id__exact={layer.pk}")
+    assert listing.status_code == 200 and "added note" in listing.content.decode()
+    detail = staff.get(f"/admin/layers/schemachangelog/{entry.pk}/change/")
+    assert detail.status_code == 200 and "&quot;note&quot;" in detail.content.decode()
+    # Read-only for everybody, the superuser included: the log is written by the schema code.
+    root = Client()
+    root.force_login(users["superuser"])
+    assert root.get("/admin/layers/schemachangelog/add/").status_code == 403
+    assert root.post(f"/admin/layers/schemachangelog/{entry.pk}/delete/",
+                     {"post": "yes"}).status_code == 403
+    assert SchemaChangeLog.objects.filter(pk=entry.pk).exists()
+    # Nobody outside staff sees it; a staff-only layer's log is for staff only.
+    plain = Client()
+    plain.force_login(users["user"])
+    assert plain.get(f"/admin/layers/schemachangelog/{entry.pk}/change/").status_code == 302
+    assert staff.get(f"/admin/layers/schemachangelog/{hidden.pk}/change/").status_code == 200
