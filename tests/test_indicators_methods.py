@@ -17,6 +17,7 @@ import pytest
 import rasterio
 import shapely
 from django.contrib.gis.geos import GEOSGeometry
+from django.db import connection
 from rasterio.transform import from_origin
 
 from indicators import methods
@@ -87,6 +88,50 @@ def test_counts_follow_an_edit_of_the_input_layer():
                            GEOSGeometry(inside.wkt, srid=4326), {"NAZWA": "TEST"})
     after = {r.area_id: r.value for r in methods.compute(method, districts)}
     assert after[district_id] == before[district_id] + 1
+
+
+def _pair_rows(areas: Layer, layer: Layer) -> dict[tuple[int, int], int]:
+    with connection.cursor() as cur:
+        cur.execute(f"""SELECT areas_version, input_version, count(*) FROM {methods.MEMBERSHIP}
+                        WHERE areas_layer_id = %s AND input_layer_id = %s GROUP BY 1, 2""",
+                    [areas.pk, layer.pk])
+        return {(av, lv): n for av, lv, n in cur.fetchall()}
+
+
+def _estimated_rows(areas: Layer, layer: Layer) -> float:
+    with connection.cursor() as cur:
+        cur.execute(f"""EXPLAIN (FORMAT JSON) SELECT * FROM {methods.MEMBERSHIP}
+                        WHERE areas_layer_id = %s AND input_layer_id = %s
+                          AND areas_version = %s AND input_version = %s""",
+                    [areas.pk, layer.pk, areas.version, layer.version])
+        return cur.fetchone()[0][0]["Plan"]["Plan Rows"]
+
+
+def test_membership_keeps_one_version_per_pair_and_a_big_fill_updates_the_statistics(
+        monkeypatch):
+    """A refill replaces the pair's rows of other versions (and only those); a fill of at
+    least ANALYZE_AFTER_ROWS rows analyzes the table, so that the planner knows the pair's size
+    (with the stale statistics of a new fill it expects one row and plans index lookups)."""
+    monkeypatch.setattr(methods, "ANALYZE_AFTER_ROWS", 1)  # the Kielce layers are small
+    precincts, schools = Layer.objects.get(slug=PRECINCTS), Layer.objects.get(
+        slug="placowki-oswiatowe")
+    other = Layer.objects.get(slug="biblioteki")
+    method = {"kind": "count", "layer": schools.slug, "period": "2022"}
+    points = [g for g, _ in shapes(schools.slug).values()]
+    expected = {area_id: sum(1 for p in points if geom.intersects(p))
+                for area_id, (geom, _) in shapes(PRECINCTS).items()}
+    for _ in range(2):
+        schools.bump_version()
+        schools.refresh_from_db()
+        rows = methods.compute(method, precincts)
+        assert {r.area_id: r.value for r in rows} == expected
+        members = sum(expected.values()) + 1  # and the marker row of the pair
+        assert _pair_rows(precincts, schools) == {(precincts.version, schools.version):
+                                                  members}
+        assert _estimated_rows(precincts, schools) == pytest.approx(members, rel=0.5)
+    # Another pair is left alone.
+    methods.compute({"kind": "count", "layer": other.slug, "period": "2018"}, precincts)
+    assert list(_pair_rows(precincts, schools)) == [(precincts.version, schools.version)]
 
 
 def test_coverage_matches_a_union_of_buffers_on_a_sample_of_precincts():
