@@ -195,12 +195,13 @@ class LayerAdmin(admin.ModelAdmin):
             raise PermissionDenied
         context = {**self.admin_site.each_context(request), "opts": self.model._meta,
                    "layer": layer, "title": _("Import into %(layer)s") % {"layer": layer}}
-        too_big = importing.check_upload_size(request) if request.method == "POST" else None
-        if too_big:
+        refused = importing.check_upload_size(request) if request.method == "POST" else None
+        if refused:
             # Refused unread and unchanged, so without the CSRF check that would read it.
-            context.update(form=ImportForm(), fatal=too_big)
+            code, message = refused
+            context.update(form=ImportForm(), fatal=message)
             return TemplateResponse(request, "admin/layers/layer/import.html", context,
-                                    status=413)
+                                    status=code)
         return csrf_protect(self._import_form)(request, layer, context)
 
     def _import_form(self, request, layer, context):

@@ -571,10 +571,10 @@ class LayerImports(LayerAPIView):
                     "written all or none.")
     def post(self, request, slug):
         layer = _layer_for_write(request, slug)
-        too_big = importing.check_upload_size(request)
-        if too_big:
-            return Response({"detail": too_big, "errors": [too_big]},
-                            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        refused = importing.check_upload_size(request)
+        if refused:
+            code, message = refused
+            return Response({"detail": message, "errors": [message]}, status=code)
         upload = request.FILES.get("file")
         if upload is None:
             return _bad_request(["file: upload a file in the `file` field"])

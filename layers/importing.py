@@ -860,8 +860,9 @@ READ_CHUNK = 64 * 1024
 SPOOL_MEMORY = 2 * 1024 * 1024
 
 
-def check_upload_size(request) -> str | None:
-    """A message (for a 413) when the upload is over the limit, None when it may be parsed.
+def check_upload_size(request) -> tuple[int, str] | None:
+    """(status, message) when the upload is refused (413 over the limit, 400 for a broken
+    body), None when it may be parsed.
 
     A declared body (Content-Length) is judged before Django reads a byte of it, so a 500 MB
     upload is refused at once instead of being spooled to disk first. A body sent in chunks
@@ -877,29 +878,38 @@ def check_upload_size(request) -> str | None:
         try:
             length = int(meta["CONTENT_LENGTH"])
         except ValueError:
-            return "invalid Content-Length"
+            return 400, "invalid Content-Length"
         if length > limit:
-            return (f"the upload is {length / 2**20:.1f} MB; the limit is "
-                    f"{limit / 2**20:.0f} MB (split the file, or load it with manage.py)")
+            return 413, (f"the upload is {length / 2**20:.1f} MB; the limit is "
+                         f"{limit / 2**20:.0f} MB (split the file, or load it with manage.py)")
         return None
     if "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
         return None
     return _receive_chunked(http, limit)
 
 
-def _receive_chunked(http, limit: int) -> str | None:
+def _receive_chunked(http, limit: int) -> tuple[int, str] | None:
     from django.core.handlers.wsgi import LimitedStream
 
     source = http.META["wsgi.input"]
     body = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 - kept below
     size = 0
-    while chunk := source.read(READ_CHUNK):
+    while True:
+        try:
+            chunk = source.read(READ_CHUNK)
+        except Exception as exc:  # the server's chunk decoder: bad chunk size, cut off, ...
+            body.close()
+            return 400, (f"the chunked body is malformed or was cut off after "
+                         f"{size / 2**20:.1f} MB ({type(exc).__name__}); send it again")
+        if not chunk:
+            break
         size += len(chunk)
         if size > limit:
             body.close()
-            return (f"the upload passed the limit of {limit / 2**20:.0f} MB (it was sent in "
-                    f"chunks, without Content-Length, and refused after {size / 2**20:.1f} MB "
-                    "had arrived; split the file, or load it with manage.py)")
+            return 413, (f"the upload passed the limit of {limit / 2**20:.0f} MB (it was sent "
+                         f"in chunks, without Content-Length, and refused after "
+                         f"{size / 2**20:.1f} MB had arrived; split the file, or load it with "
+                         "manage.py)")
         body.write(chunk)
     body.seek(0)
     # Django reads the body through request._stream, a LimitedStream of Content-Length bytes

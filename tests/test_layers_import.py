@@ -658,6 +658,25 @@ def test_a_chunked_body_that_is_not_a_form_gets_a_precise_400(live_url, committe
     assert json.loads(raw)["detail"] == "file: upload a file in the `file` field"
 
 
+def test_a_malformed_chunked_body_gets_a_precise_400(live_url, committed_token):
+    import http.client
+    from urllib.parse import urlsplit
+
+    host = urlsplit(live_url)
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+    conn.putrequest("POST", "/api/layers/biblioteki/imports/")
+    conn.putheader("Authorization", f"Token {committed_token}")
+    conn.putheader("Content-Type", "multipart/form-data; boundary=xyz")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    conn.send(b"zz\r\nnot a chunk size\r\n0\r\n\r\n")
+    response = conn.getresponse()
+    detail = json.loads(response.read())["detail"]
+    conn.close()
+    assert response.status == 400
+    assert detail.startswith("the chunked body is malformed or was cut off after 0.0 MB"), detail
+
+
 @pytest.fixture
 def committed_admin(db):
     """A superuser with a password, committed so that gunicorn can log them in; removed
