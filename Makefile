@@ -11,7 +11,7 @@ export DATABASE_URL SDI_PGPORT SDI_LOCAL_DB
 PY := .venv/bin/python
 CITY ?= kielce
 
-.PHONY: run test setup db migrate load serve lint bench-setup clean-db audit
+.PHONY: run test setup db migrate load serve lint bench-setup clean-db audit docs-img
 
 setup:
 	scripts/bootstrap.sh
@@ -42,6 +42,11 @@ test: db
 
 lint: setup
 	.venv/bin/ruff check .
+
+# The README's screenshots, from the browser tests' last run (tests write only to artifacts/).
+docs-img:
+	cp artifacts/admin-map-editor-point.png artifacts/admin-map-editor-polygon.png docs/img/
+	cp artifacts/discrepancy-explained.png docs/img/portal-discrepancy.png
 
 # Dependency audit (pip-audit); says plainly when the vulnerability service is unreachable.
 audit: setup

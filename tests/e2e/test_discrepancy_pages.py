@@ -6,11 +6,9 @@ resident's pages then show it, in Polish and in English.
 The second source's figure is made up for this test and says so in its source name; the
 fixture commits it for the live server and removes it (and the discrepancy) afterwards.
 Screenshots: artifacts/discrepancy-pending.png, discrepancy-explained.png,
-discrepancy-map-panel.png (the README's docs/img/portal-discrepancy.png is refreshed from the
-second)."""
+discrepancy-map-panel.png (`make docs-img` copies discrepancy-explained.png to the README's
+docs/img/portal-discrepancy.png)."""
 
-import shutil
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -23,7 +21,6 @@ from tests.e2e.browser import page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 SECOND = "TEST: second register (figure made up for this browser test)"
 STAFF, PASSWORD = "e2e-auditor", "Auditor-e2e-Secret-42"
 EXPLANATION = ("The second register still lists the branch library that closed in 2017; "
@@ -150,5 +147,3 @@ def test_disagreeing_sources_are_shown_with_the_explanation_pending_then_explain
     assert record.reviewed_by.username == STAFF
     assert timezone.localdate(record.reviewed_at).isoformat() in text
     assert shot.stat().st_size > 10_000
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, DOCS_IMG / "portal-discrepancy.png")

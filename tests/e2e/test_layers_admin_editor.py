@@ -1,9 +1,8 @@
 """The admin map editor in headless Chromium: a staff user logs in, opens a feature, sees it on a
 local Leaflet map with drawing tools and its attributes as typed form fields. Screenshots go to
-artifacts/ (and the README's copies in docs/img/ are refreshed from them)."""
+artifacts/ (`make docs-img` copies them to the README's docs/img/: a test run leaves the
+source tree as it was)."""
 
-import shutil
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -15,7 +14,6 @@ from tests.e2e.browser import page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 PASSWORD = "a-long-e2e-password"
 
 
@@ -89,7 +87,5 @@ def test_admin_map_editor_shows_the_feature_and_typed_attribute_fields(live_url,
         header = pg.locator("#result_list thead").inner_text()
         assert all(f["name"] in header for f in fields[:3])
         assert pg.foreign_requests == []
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
     for shot in shots:
         assert shot.stat().st_size > 10_000
-        shutil.copy(shot, DOCS_IMG / shot.name)
