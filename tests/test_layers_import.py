@@ -18,6 +18,7 @@ from layers import history
 from layers.importing import ImportOptions, run_import
 from layers.models import Feature, FeatureHistory, ImportRun, Layer
 from tests.layers_fixtures import api_client, make_layer
+from tests.live_users import live_user
 
 pytestmark = pytest.mark.django_db
 pytest_plugins = ["tests.layers_fixtures"]
@@ -536,28 +537,9 @@ def test_rest_import_needs_edit_rights(layer, tmp_path, users):
 
 @pytest.fixture
 def committed_token(db):
-    """A superuser's token committed for the live server (which sees only committed rows),
-    through a connection of its own; removed again afterwards."""
-    import psycopg2
-    from django.db import connection
-
-    cfg = connection.settings_dict
-    conn = psycopg2.connect(host=cfg["HOST"], port=cfg["PORT"], user=cfg["USER"],
-                            password=cfg["PASSWORD"], dbname=cfg["NAME"])
-    conn.autocommit = True
-    key = "0123456789abcdef0123456789abcdef0import"
-    with conn.cursor() as cur:
-        cur.execute("""INSERT INTO auth_user (username, password, is_superuser, is_staff,
-                       is_active, first_name, last_name, email, date_joined)
-                       VALUES ('import-413', '!', true, true, true, '', '', '', now())""")
-        cur.execute("""INSERT INTO authtoken_token (key, user_id, created)
-                       SELECT %s, id, now() FROM auth_user WHERE username = 'import-413'""",
-                    [key])
-    yield key
-    with conn.cursor() as cur:
-        cur.execute("DELETE FROM authtoken_token WHERE key = %s", [key])
-        cur.execute("DELETE FROM auth_user WHERE username = 'import-413'")
-    conn.close()
+    """A superuser's token the live server knows."""
+    with live_user("import-413", superuser=True, token=True) as user:
+        yield user.token
 
 
 def test_a_500_mb_upload_is_refused_before_it_is_read(live_url, committed_token):
@@ -679,28 +661,10 @@ def test_a_malformed_chunked_body_gets_a_precise_400(live_url, committed_token):
 
 @pytest.fixture
 def committed_admin(db):
-    """A superuser with a password, committed so that gunicorn can log them in; removed
-    afterwards."""
-    import psycopg2
-    from django.contrib.auth.hashers import make_password
-    from django.db import connection
-
-    cfg = connection.settings_dict
-    conn = psycopg2.connect(host=cfg["HOST"], port=cfg["PORT"], user=cfg["USER"],
-                            password=cfg["PASSWORD"], dbname=cfg["NAME"])
-    conn.autocommit = True
-    password = "chunked-upload-test-password"
-    with conn.cursor() as cur:
-        cur.execute("""INSERT INTO auth_user (username, password, is_superuser, is_staff,
-                       is_active, first_name, last_name, email, date_joined)
-                       VALUES ('import-chunked', %s, true, true, true, '', '', '', now())""",
-                    [make_password(password)])
-    yield "import-chunked", password
-    with conn.cursor() as cur:
-        cur.execute("DELETE FROM django_admin_log WHERE user_id IN "
-                    "(SELECT id FROM auth_user WHERE username = 'import-chunked')")
-        cur.execute("DELETE FROM auth_user WHERE username = 'import-chunked'")
-    conn.close()
+    """A superuser with a password, so that gunicorn can log them in."""
+    with live_user("import-chunked", superuser=True,
+                   password="chunked-upload-test-password") as user:
+        yield user.username, user.password
 
 
 def _admin_session(base_url: str, username: str, password: str):

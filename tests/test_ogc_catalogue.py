@@ -6,15 +6,14 @@ import json
 import math
 import time
 import urllib.request
-from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
-from django.db import connections
 from django.db.models import Q
 
 from layers.models import Layer
 from ogc import config as ogc_config
+from tests.live_users import committed
 
 pytestmark = pytest.mark.django_db
 
@@ -230,15 +229,6 @@ def test_other_apps_plug_in_collections_with_one_call(client):
 
 
 # --- every live worker follows the registry -----------------------------------------------------
-
-@contextmanager
-def committed():
-    connection = connections.create_connection("default")
-    try:
-        with connection.cursor() as cur:
-            yield cur
-    finally:
-        connection.close()
 
 
 def live_ids(live_url):

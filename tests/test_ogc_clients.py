@@ -3,22 +3,18 @@ OWSLib's Features and Records clients, a Part 4 round trip in plain HTTP, the Op
 through openapi-spec-validator, a bounded schemathesis run, and the HTML pages in Chromium with
 every non-local request blocked and recorded."""
 
-import binascii
 import json
-import os
 import re
 import subprocess
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 
 import pytest
-from django.contrib.auth.hashers import make_password
-from django.db import connections
 from owslib.ogcapi.features import Features
 from owslib.ogcapi.records import Records
 
 from layers.models import Layer
+from tests.live_users import committed, live_user
 
 SLUG = "placowki-oswiatowe"
 
@@ -111,45 +107,29 @@ def test_owslib_records_searches_the_catalogue(live_url, counts):
 
 # --- Part 4 in plain HTTP ----------------------------------------------------------------------
 
-@contextmanager
-def committed():
-    """A second connection in autocommit mode: what it writes, the live server sees (the test's
-    own connection is inside a transaction that is rolled back)."""
-    connection = connections.create_connection("default")
-    try:
-        with connection.cursor() as cur:
-            yield cur
-    finally:
-        connection.close()
-
 
 @pytest.fixture
 def live_token(live_url):
     """An editor of `biblioteki` committed to the database the live server reads; removed with
     the history it wrote afterwards."""
-    key = binascii.hexlify(os.urandom(20)).decode()
-    with committed() as cur:
-        cur.execute("""INSERT INTO auth_user (username, password, is_superuser, is_staff,
-                       is_active, first_name, last_name, email, date_joined)
-                       VALUES ('ogc-live-editor', %s, false, false, true, '', '', '', now())
-                       RETURNING id""", [make_password("x-live-secret-1")])
-        user_id = cur.fetchone()[0]
-        cur.execute("INSERT INTO auth_group (name) VALUES ('ogc-live-editors') RETURNING id")
-        group_id = cur.fetchone()[0]
-        cur.execute("INSERT INTO auth_user_groups (user_id, group_id) VALUES (%s, %s)",
-                    [user_id, group_id])
-        cur.execute("""INSERT INTO layers_layer_editor_groups (layer_id, group_id)
-                       SELECT id, %s FROM layers_layer WHERE slug = 'biblioteki'""", [group_id])
-        cur.execute("INSERT INTO authtoken_token (key, user_id, created) VALUES (%s, %s, now())",
-                    [key, user_id])
-    yield key
-    with committed() as cur:
-        cur.execute("DELETE FROM layers_featurehistory WHERE user_id = %s", [user_id])
-        cur.execute("DELETE FROM layers_layer_editor_groups WHERE group_id = %s", [group_id])
-        cur.execute("DELETE FROM authtoken_token WHERE user_id = %s", [user_id])
-        cur.execute("DELETE FROM auth_user_groups WHERE user_id = %s", [user_id])
-        cur.execute("DELETE FROM auth_user WHERE id = %s", [user_id])
-        cur.execute("DELETE FROM auth_group WHERE id = %s", [group_id])
+    with live_user("ogc-live-editor", token=True) as user:
+        with committed() as cur:
+            cur.execute("INSERT INTO auth_group (name) VALUES ('ogc-live-editors') RETURNING id")
+            group_id = cur.fetchone()[0]
+            cur.execute("INSERT INTO auth_user_groups (user_id, group_id) VALUES (%s, %s)",
+                        [user.id, group_id])
+            cur.execute("""INSERT INTO layers_layer_editor_groups (layer_id, group_id)
+                           SELECT id, %s FROM layers_layer WHERE slug = 'biblioteki'""",
+                        [group_id])
+        try:
+            yield user.token
+        finally:
+            with committed() as cur:
+                cur.execute("DELETE FROM layers_featurehistory WHERE user_id = %s", [user.id])
+                cur.execute("DELETE FROM layers_layer_editor_groups WHERE group_id = %s",
+                            [group_id])
+                cur.execute("DELETE FROM auth_user_groups WHERE user_id = %s", [user.id])
+                cur.execute("DELETE FROM auth_group WHERE id = %s", [group_id])
 
 
 def test_part4_round_trip_over_http(live_url, live_token):

@@ -13,6 +13,7 @@ from rest_framework.authtoken.models import Token
 from indicators.classify import class_of, legend
 from indicators.models import Indicator, IndicatorValue
 from layers.models import Feature, Layer
+from tests.live_users import committed, live_user
 from tiles import queries
 from tiles.params import TileCoord
 
@@ -510,11 +511,6 @@ def test_tiles_short_middleware_chain_keeps_headers_and_staff_access(live_url):
     """Tiles run through settings.TILES_MIDDLEWARE on the production server (sdi.wsgi): the
     request id, CORS and security headers stay, no cookie is set, and a staff-only layer is
     still 404 for anonymous callers and served to a staff token."""
-    import binascii
-    import os
-
-    from django.db import connections
-
     z, x, y = tile_of(*CENTRE, 12)
     path = f"{live_url}/tiles/biblioteki/{z}/{x}/{y}.pbf"
     request = urllib.request.Request(path, headers={"Origin": "https://example.org",
@@ -528,28 +524,15 @@ def test_tiles_short_middleware_chain_keeps_headers_and_staff_access(live_url):
         # the sign of the short chain: frame options are for pages, not tiles
         assert r.headers["X-Frame-Options"] is None
 
-    key = binascii.hexlify(os.urandom(20)).decode()
-    conn = connections.create_connection("default")  # autocommit: the live server sees it
-    try:
-        with conn.cursor() as cur:
-            cur.execute("""INSERT INTO auth_user (username, password, is_superuser, is_staff,
-                           is_active, first_name, last_name, email, date_joined)
-                           VALUES ('tiles-live-staff', '!', false, true, true, '', '', '', now())
-                           RETURNING id""")
-            user_id = cur.fetchone()[0]
-            cur.execute("INSERT INTO authtoken_token (key, user_id, created) "
-                        "VALUES (%s, %s, now())", [key, user_id])
-            cur.execute("UPDATE layers_layer SET visibility = 'staff' WHERE slug = 'biblioteki'")
-        with pytest.raises(urllib.error.HTTPError) as hidden:
-            urllib.request.urlopen(path)
-        assert hidden.value.code == 404
-        staff = urllib.request.Request(path, headers={"Authorization": f"Token {key}"})
-        with urllib.request.urlopen(staff) as r:
-            assert mapbox_vector_tile.decode(r.read())["biblioteki"]["features"]
-            assert r.headers["Cache-Control"].startswith("private")
-    finally:
-        with conn.cursor() as cur:
+    with live_user("tiles-live-staff", staff=True, token=True) as user, committed() as cur:
+        cur.execute("UPDATE layers_layer SET visibility = 'staff' WHERE slug = 'biblioteki'")
+        try:
+            with pytest.raises(urllib.error.HTTPError) as hidden:
+                urllib.request.urlopen(path)
+            assert hidden.value.code == 404
+            staff = urllib.request.Request(path, headers={"Authorization": f"Token {user.token}"})
+            with urllib.request.urlopen(staff) as r:
+                assert mapbox_vector_tile.decode(r.read())["biblioteki"]["features"]
+                assert r.headers["Cache-Control"].startswith("private")
+        finally:
             cur.execute("UPDATE layers_layer SET visibility = 'public' WHERE slug = 'biblioteki'")
-            cur.execute("DELETE FROM authtoken_token WHERE key = %s", [key])
-            cur.execute("DELETE FROM auth_user WHERE username = 'tiles-live-staff'")
-        conn.close()
