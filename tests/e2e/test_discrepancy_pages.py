@@ -106,6 +106,8 @@ def test_disagreeing_sources_are_shown_with_the_explanation_pending_then_explain
         assert "Areas where sources disagree: 1" in resident.inner_text("#legend-disputed")
         panel = resident.inner_text("#detail .discrepancy")
         assert SECOND in panel and d["source"] in panel and "Explanation pending" in panel
+        # the box says it; the figures above it do not repeat "disputed" as a status line
+        assert "disputed" not in resident.inner_text("#detail dl.figures").lower()
         resident.screenshot(path=str(artifacts / "discrepancy-map-panel.png"))
         assert resident.foreign_requests == []
 

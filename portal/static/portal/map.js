@@ -340,12 +340,15 @@
         (ind.polarity === "lower" ? S.rankLow : S.rankHigh), "rank");
     }
     if (p && p.city !== null && p.city !== undefined) { add(S.city, withUnit(p.city, ind)); }
-    if (p && p.status && p.status !== "ok" && p.status !== "missing") {
+    var boxed = p && p.discrepancies && p.discrepancies.length;
+    // "disputed" is said by the discrepancy box below, with the figures; as on the profile.
+    if (p && p.status && p.status !== "ok" && p.status !== "missing" &&
+        !(p.status === "disputed" && boxed)) {
       add(S.status, p.status_label || p.status);
     }
     if (p && p.note) { add(S.note, p.note); }
     body.appendChild(dl);
-    if (p && p.discrepancies) { p.discrepancies.forEach(function (d) {
+    if (boxed) { p.discrepancies.forEach(function (d) {
       body.appendChild(discrepancyBox(d, ind));
     }); }
     if (row && row.periods.length > 1) {
