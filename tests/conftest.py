@@ -6,14 +6,12 @@ as it was. Tests must not use `transactional_db` (it would flush the session's d
 that has to commit (to be seen by the live server) restores what it changed itself.
 """
 
-import socket
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
-from tests.servers import gunicorn
+from tests.servers import live_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
@@ -26,25 +24,11 @@ def kielce(django_db_setup, django_db_blocker):
         call_command("compute_indicators", verbosity=0)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-
-
 @pytest.fixture(scope="session")
 def live_url(kielce, django_db_blocker):
     """Base URL of gunicorn (the production server) serving the test database."""
-    with django_db_blocker.unblock():
-        db_url = _database_url()
-    env = {"DATABASE_URL": db_url, "BASEMAP_URL": "", "WHITENOISE_USE_FINDERS": "1",
-           "DB_CONN_MAX_AGE": "0"}
-    with gunicorn(_free_port(), env, "test-gunicorn.log") as url:
+    with django_db_blocker.unblock(), live_gunicorn(
+            "test-gunicorn.log", {"WHITENOISE_USE_FINDERS": "1"}) as url:
         yield url
 
 

@@ -1,6 +1,7 @@
 """Starting gunicorn (the production server) against the test database, for live tests."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -9,6 +10,30 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def current_database_url() -> str:
+    """The URL of the database the tests run on (pytest-django's test database)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+@contextmanager
+def live_gunicorn(log_name: str, extra_env: dict | None = None, **options):
+    """gunicorn on a free port serving the test database (call it where database access is
+    unblocked), with no basemap and no persistent connections, plus `extra_env`."""
+    env = {"DATABASE_URL": current_database_url(), "BASEMAP_URL": "", "DB_CONN_MAX_AGE": "0",
+           **(extra_env or {})}
+    with gunicorn(free_port(), env, log_name, **options) as url:
+        yield url
 
 
 @contextmanager

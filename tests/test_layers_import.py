@@ -711,15 +711,11 @@ def test_a_chunked_upload_in_the_admin_import_form_gets_its_dry_run(live_url,
 @pytest.fixture(scope="module")
 def small_limit_url(kielce, django_db_blocker):
     """gunicorn as live_url, but with a 1 MB import limit: passing it costs the test little."""
-    from tests.conftest import _database_url, _free_port
-    from tests.servers import gunicorn
+    from tests.servers import live_gunicorn
 
-    with django_db_blocker.unblock():
-        db_url = _database_url()
-    env = {"DATABASE_URL": db_url, "BASEMAP_URL": "", "DB_CONN_MAX_AGE": "0",
-           "LAYER_IMPORT_MAX_MB": "1"}
-    with gunicorn(_free_port(), env, "test-gunicorn-import-limit.log", workers=1,
-                  threads=2) as url:
+    with django_db_blocker.unblock(), live_gunicorn(
+            "test-gunicorn-import-limit.log", {"LAYER_IMPORT_MAX_MB": "1"}, workers=1,
+            threads=2) as url:
         yield url
 
 

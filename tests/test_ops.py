@@ -9,7 +9,6 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -34,6 +33,7 @@ from sdi.cache import FailOpenRedisCache
 from sdi.errors import server_error
 from sdi.observability import JsonFormatter, RequestIdFilter
 from sdi.storage import AtomicFileSystemStorage, StorageFull
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db
@@ -249,14 +249,8 @@ def test_a_write_makes_the_browser_read_from_the_primary_for_a_short_while(clien
 
 # --- a cache that fails open ------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_redis_cache_fails_open_and_recovers(tmp_path):
-    port = _free_port()
+    port = free_port()
     redis = FailOpenRedisCache(f"redis://127.0.0.1:{port}/0",
                                {"OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1}})
     # Nothing listens yet: every operation is a miss, none raises.
@@ -283,7 +277,7 @@ def test_redis_cache_fails_open_and_recovers(tmp_path):
 
 def test_tiles_are_served_when_the_cache_is_down(client):
     dead = {"default": {"BACKEND": "sdi.cache.FailOpenRedisCache",
-                        "LOCATION": f"redis://127.0.0.1:{_free_port()}/0",
+                        "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
                         "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}}
     with override_settings(CACHES=dead):
         response = client.get("/tiles/okregi-wyborcze/10/570/343.pbf")

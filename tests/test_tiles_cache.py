@@ -19,8 +19,7 @@ from django.core.management import CommandError, call_command
 from layers import editing
 from layers.models import Feature, Layer
 from sdi.cache import FailOpenRedisCache
-from tests.conftest import _database_url, _free_port
-from tests.servers import gunicorn
+from tests.servers import free_port, live_gunicorn
 from tests.test_tiles import CENTRE, decode, get_tile, ids, tile_of
 from tiles import caching
 
@@ -119,7 +118,7 @@ def test_a_failed_build_releases_the_lock():
 
 def test_a_dead_cache_does_not_make_requests_wait(monkeypatch):
     # Redis down: the fail-open cache answers every add() with False and every get() with None.
-    dead = FailOpenRedisCache(f"redis://127.0.0.1:{_free_port()}/0",
+    dead = FailOpenRedisCache(f"redis://127.0.0.1:{free_port()}/0",
                               {"OPTIONS": {"socket_connect_timeout": 0.2}})
     monkeypatch.setattr(caching, "cache", dead)
     built = []
@@ -136,7 +135,7 @@ def redis_url(tmp_path_factory):
     server = shutil.which("redis-server")
     if not server:
         pytest.skip("redis-server is not installed")
-    port = _free_port()
+    port = free_port()
     work = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", str(work)],
@@ -159,13 +158,10 @@ def redis_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def redis_gunicorn(kielce, django_db_blocker, redis_url):
     """gunicorn as in production: several workers with threads, sharing one Redis."""
-    with django_db_blocker.unblock():
-        db_url = _database_url()
-    env = {"DATABASE_URL": db_url, "REDIS_URL": redis_url, "BASEMAP_URL": "",
-           "DB_CONN_MAX_AGE": "0"}
     # a busy machine boots three workers slowly
-    with gunicorn(_free_port(), env, "test-gunicorn-redis.log", workers=3, threads=8,
-                  start_timeout=180) as url:
+    with django_db_blocker.unblock(), live_gunicorn(
+            "test-gunicorn-redis.log", {"REDIS_URL": redis_url}, workers=3, threads=8,
+            start_timeout=180) as url:
         yield url
 
 
