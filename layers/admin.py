@@ -40,6 +40,7 @@ from layers.models import (
     SchemaChangeLog,
 )
 from layers.schema_changes import change_schema, describe
+from sdi.admin_readonly import NoManualEdits
 
 # --- layers ---------------------------------------------------------------------------------
 
@@ -248,7 +249,7 @@ class LayerAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeletedLayer)
-class DeletedLayerAdmin(admin.ModelAdmin):
+class DeletedLayerAdmin(NoManualEdits, admin.ModelAdmin):
     """Deleted layers: restorable until purged (30 days after deletion)."""
 
     list_display = ("slug", "title_pl", "deleted_at", "deleted_by", "purge_on")
@@ -263,15 +264,6 @@ class DeletedLayerAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return permissions.can_manage(request.user, "delete")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description=gettext_lazy("Restore the selected layers"))
     def restore(self, request, queryset):
@@ -522,7 +514,7 @@ def _history_layer(feature_id) -> Layer | None:
 
 # --- history and imports --------------------------------------------------------------------
 
-class StaffReadOnly:
+class StaffReadOnly(NoManualEdits):
     """Records (history, import runs) that staff read but nobody edits by hand: they change
     only through the editing service and reverts."""
 
@@ -531,15 +523,6 @@ class StaffReadOnly:
 
     def has_view_permission(self, request, obj=None):
         return permissions.is_staff(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(FeatureHistory)

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from reports.models import Category, Department, Report
+from sdi.admin_readonly import NoManualEdits
 
 
 @admin.register(Department)
@@ -27,7 +28,7 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(NoManualEdits, admin.ModelAdmin):
     list_display = ("id", "title", "category", "status", "state", "department", "created_at",
                     "moderation_link")
     list_filter = ("state", "status", "category", "department")
@@ -39,12 +40,3 @@ class ReportAdmin(admin.ModelAdmin):
     def moderation_link(self, obj):
         return format_html('<a href="{}">{}</a>',
                            reverse("reports:moderate-detail", args=[obj.pk]), _("moderate"))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
