@@ -111,37 +111,57 @@ recent = _recent()
 
 def cached_tile(key: str, build: Callable[[], bytes]) -> bytes:
     tile = recent.get(key) if recent else None
-    if tile is None:
-        tile = cache.get(key)
-        if tile is not None and recent:
-            recent.put(key, tile)
+    if tile is not None:
+        metrics.tile_cache(hit=True)
+        return tile
+    lock = key + ":lock"
+    tile, locked = _get_or_lock(key, lock)
     metrics.tile_cache(hit=tile is not None)
     if tile is None:
-        tile = _build_once(key, metrics.timed_build(build))
-        if recent:
-            recent.put(key, tile)
+        tile = _build_once(key, lock, locked, metrics.timed_build(build))
+    if recent:
+        recent.put(key, tile)
     return tile
 
 
-def _build_once(key: str, build: Callable[[], bytes]) -> bytes:
-    lock = key + ":lock"
+def _get_or_lock(key: str, lock: str) -> tuple[bytes | None, bool | None]:
+    """The cached tile, or whether this request took the lock to build it (None: the cache
+    cannot lock). Redis does it in one round trip (sdi.cache); other backends in two calls."""
+    get_or_lock = getattr(cache, "get_or_lock", None)
+    if get_or_lock is not None:
+        return get_or_lock(key, lock, LOCK_TIMEOUT)
+    tile = cache.get(key)
+    if tile is not None:
+        return tile, None
+    return None, cache.add(lock, 1, timeout=LOCK_TIMEOUT)
+
+
+def _store(key: str, lock: str, tile: bytes) -> None:
+    # Empty tiles are cached too: far-away tiles are the most requested ones at low zoom.
+    set_and_unlock = getattr(cache, "set_and_unlock", None)
+    if set_and_unlock is not None:
+        set_and_unlock(key, tile, lock, STATS_BUILT)
+        return
+    cache.set(key, tile, timeout=None)
+    count(STATS_BUILT)
+    cache.delete(lock)
+
+
+def _build_once(key: str, lock: str, locked: bool | None, build: Callable[[], bytes]) -> bytes:
+    if locked is None:  # no cache to lock in (Redis down): build, serve, keep nothing
+        return build()
     delay = _WAIT_FIRST
     deadline = time.monotonic() + LOCK_TIMEOUT
     waited, orphaned = False, 0
     while True:
-        if cache.add(lock, 1, timeout=LOCK_TIMEOUT):
+        if locked:
             try:
-                # Another request may have finished between our miss and taking the lock.
-                tile = cache.get(key)
-                if tile is None:
-                    tile = build()
-                    # Empty tiles are cached too: far-away tiles are the most requested ones at
-                    # low zoom.
-                    cache.set(key, tile, timeout=None)
-                    count(STATS_BUILT)
-                return tile
-            finally:
+                tile = build()
+            except BaseException:
                 cache.delete(lock)
+                raise
+            _store(key, lock, tile)
+            return tile
         if not waited:
             waited = True
             count(STATS_WAITED)
@@ -157,6 +177,11 @@ def _build_once(key: str, build: Callable[[], bytes]) -> bytes:
             orphaned += 1
         if orphaned > 2 or time.monotonic() > deadline:
             return build()
+        locked = cache.add(lock, 1, timeout=LOCK_TIMEOUT)
+        # Another request may have stored the tile between our look and taking the lock.
+        if locked and (tile := cache.get(key)) is not None:
+            cache.delete(lock)
+            return tile
 
 
 def tile_response(request: HttpRequest, key: str, build: Callable[[], bytes], *,
