@@ -28,7 +28,6 @@ against the raw SQL's for the same tile (tipg: against the features its own quer
 import argparse
 import asyncio
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -213,20 +212,18 @@ def tile_list(db_url: str, quick: bool) -> list[tuple[str, int, int, int]]:
 
 # --- raw SQL ---------------------------------------------------------------------------------
 
-def raw_statements(layers: dict, requests) -> list[tuple[str, list]]:
-    """The statement our endpoint runs for each request, with its arguments."""
+def raw_statements(layers: dict, requests) -> list[tuple[tuple[str, str, str], list]]:
+    """The statement our endpoint runs for each request (name, SQL, parameter types), with
+    its arguments."""
     from tiles import build, queries
     from tiles.options import NO_OPTIONS
+    from tiles.params import TileCoord
 
     out = []
     for slug, z, x, y in requests:
-        layer = layers[slug]
-        q = build._layer_query(layer, NO_OPTIONS)
-        spec = json.dumps([{"ord": 0, "id": q.id, "slug": q.slug, "buffer": q.buffer,
-                            "keep": q.keep, "filter": q.filter, "vars": q.vars,
-                            "lim": q.limit}])
-        sql = queries.LAYER_TILE_LIMITED_SQL if q.limit else queries.LAYER_TILE_SQL
-        out.append((sql, [z, x, y, spec]))
+        q = build._layer_query(layers[slug], NO_OPTIONS)
+        out.append((queries.layer_tile_statement([bool(q.limit)]),
+                    queries.layer_tile_args([q], TileCoord(z, x, y))))
     return out
 
 
@@ -235,18 +232,14 @@ def run_raw(db_url: str, statements, mode: str, rounds: int) -> tuple[float, lis
     import psycopg2
 
     conns = [psycopg2.connect(db_url) for _ in range(CONCURRENCY)]
-    names = {}
     for conn in conns:
         conn.autocommit = True
         with conn.cursor() as cur:
             if mode == "tuned":
                 cur.execute("SET max_parallel_workers_per_gather = 0; SET jit = off")
-            for sql in {s for s, _ in statements}:
-                name = names.setdefault(sql, f"bench_{len(names)}")
-                if mode != "plain":
-                    cur.execute(f"PREPARE {name} (int, int, int, jsonb) AS {sql}")
-    plain = {sql: sql.replace("$1", "%s").replace("$2", "%s").replace("$3", "%s")
-             .replace("$4", "%s::jsonb") for sql in names}
+            if mode != "plain":
+                for name, sql, types in {s for s, _ in statements}:
+                    cur.execute(f"PREPARE {name} ({types}) AS {sql}")
     results: list[bytes] = [b""] * len(statements)
     elapsed = 0.0
     for _ in range(rounds):
@@ -260,12 +253,11 @@ def run_raw(db_url: str, statements, mode: str, rounds: int) -> tuple[float, lis
                         i = next(index, None)
                     if i is None:
                         return
-                    sql, args = statements[i]
+                    (name, sql, types), args = statements[i]
                     if mode == "plain":
-                        # The envelope arguments appear twice in the statement.
-                        cur.execute(plain[sql], _plain_args(sql, args))
+                        cur.execute(*_plain(sql, types, args))
                     else:
-                        cur.execute(f"EXECUTE {names[sql]} (%s, %s, %s, %s)", args)
+                        cur.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(args))})", args)
                     row = cur.fetchone()
                     results[i] = bytes(row[0]) if row and row[0] is not None else b""
 
@@ -281,11 +273,16 @@ def run_raw(db_url: str, statements, mode: str, rounds: int) -> tuple[float, lis
     return len(statements) * rounds / elapsed, results
 
 
-def _plain_args(sql: str, args: list) -> list:
-    """Arguments in the order the $n placeholders appear in the statement text."""
+def _plain(sql: str, types: str, args: list) -> tuple[str, list]:
+    """The statement with its $n placeholders as typed client-side parameters, in the order
+    they appear (the tile address appears several times)."""
     import re
 
-    return [args[int(n) - 1] for n in re.findall(r"\$([1-4])", sql)]
+    kinds = [t.strip() for t in types.split(",")]
+    order = [int(n) for n in re.findall(r"\$(\d+)", sql)]
+    text = re.sub(r"\$(\d+)", lambda m: f"%s::{kinds[int(m.group(1)) - 1]}",
+                  sql.replace("%", "%%"))
+    return text, [args[n - 1] for n in order]
 
 
 # --- HTTP load -------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def _layer_query(layer: Layer, options: Options) -> queries.LayerQuery:
     return queries.LayerQuery(
         id=layer.id, slug=layer.slug, buffer=queries.buffer_for(layer.geometry_type),
         keep=part.get("keep"), filter=part.get("filter"), vars=part.get("vars"),
-        limit=layer.tile_feature_limit)
+        limit=layer.tile_feature_limit, points=layer.geometry_type in queries.POINT_TYPES)
 
 
 def builder(layers: list[Layer], options: Options, tile: TileCoord) -> Callable[[], bytes]:
