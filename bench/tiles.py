@@ -222,7 +222,7 @@ def raw_statements(layers: dict, requests) -> list[tuple[tuple[str, str, str], l
     out = []
     for slug, z, x, y in requests:
         q = build._layer_query(layers[slug], NO_OPTIONS)
-        out.append((queries.layer_tile_statement([bool(q.limit)]),
+        out.append((queries.layer_tile_statement((bool(q.limit),)),
                     queries.layer_tile_args([q], TileCoord(z, x, y))))
     return out
 

@@ -10,12 +10,15 @@ Everything the cache holds here can be rebuilt (tiles, pages, rate-limit counter
 what makes failing open correct. Do not use this backend for data that exists nowhere else.
 """
 
+import hashlib
 import logging
+import os
+import threading
 import time
 from functools import wraps
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from sdi import metrics
 
@@ -57,28 +60,41 @@ def _default(args, kwargs):
 class ReusedClientRedisCacheClient(RedisCacheClient):
     """Django's client makes a new redis.Redis for every cache call, and redis-py 5+ fills a
     dict of some 170 response callbacks in each one: about 0.4 ms of CPU per call, most of a
-    cold tile's Python time (bench/tiles.py). A redis.Redis over a connection pool is
-    thread-safe (and the pool reconnects after a fork), so one per pool is kept and reused."""
+    cold tile's Python time (bench/tiles.py). Here each thread keeps one redis.Redis per pool
+    with its own connection (single_connection_client): no pool check-out, liveness poll and
+    check-in around every command. Kept per process too: after a fork the child makes its own."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._clients = {}
+        self._local = threading.local()
 
     def get_client(self, key=None, *, write=False):
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.pid, local.clients = os.getpid(), {}
         pool = self._get_connection_pool(write)
-        client = self._clients.get(id(pool))
+        client = local.clients.get(id(pool))
         if client is None:
-            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+            client = self._client(connection_pool=pool, single_connection_client=True)
+            local.clients[id(pool)] = client
         return client
 
 
-# "The value, or else the lock to build it" in one round trip: Redis runs a script atomically.
+# "The value, or else the lock to build it" in one round trip, and "store the value, count it,
+# release the lock" in another: Redis runs each script atomically.
 _GET_OR_LOCK = """
 local value = redis.call('GET', KEYS[1])
 if value then return {1, value} end
 if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[1]) then return {0, 1} end
 return {0, 0}
 """
+_SET_AND_UNLOCK = """
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[3])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+_SHA = {lua: hashlib.sha1(lua.encode()).hexdigest() for lua in (_GET_OR_LOCK, _SET_AND_UNLOCK)}
 
 
 class FailOpenRedisCache(RedisCache):
@@ -86,33 +102,33 @@ class FailOpenRedisCache(RedisCache):
         super().__init__(server, params)
         self._class = ReusedClientRedisCacheClient
         self._down_until = 0.0
-        self._scripts = {}
 
-    # Build-once support for tiles/caching.py: a cold tile costs two round trips (this, then
-    # set_and_unlock) instead of seven through the generic cache API (get, add, get, set,
+    # Build-once support for tiles/caching.py: a cold tile costs two round trips (get_or_lock,
+    # then set_and_unlock) instead of seven through the generic cache API (get, add, get, set,
     # exists + incr, delete), which was most of a cold tile's Python time (bench/tiles.py).
+    # The keys are the callers' own fixed-format keys, so they are not validated again.
+    def _script(self, lua: str, keys: list[str], args: list):
+        client = self._cache.get_client(write=True)
+        keys = [self.make_key(k) for k in keys]
+        try:
+            return client.execute_command("EVALSHA", _SHA[lua], len(keys), *keys, *args)
+        except NoScriptError:  # a Redis restarted since: load the script once more
+            client.script_load(lua)
+            return client.execute_command("EVALSHA", _SHA[lua], len(keys), *keys, *args)
+
     @_fail_open(lambda a, k: (None, None))
     def get_or_lock(self, key, lock, timeout):
         """(value, None) on a hit; (None, True) when the caller took the lock and must build;
         (None, False) when another process holds it; (None, None) when Redis is down."""
-        client = self._cache.get_client(write=True)
-        script = self._scripts.get(id(client))
-        if script is None:
-            script = self._scripts[id(client)] = client.register_script(_GET_OR_LOCK)
-        found, value = script(keys=[self.make_and_validate_key(key),
-                                    self.make_and_validate_key(lock)], args=[timeout])
+        found, value = self._script(_GET_OR_LOCK, [key, lock], [timeout])
         if found:
             return self._cache._serializer.loads(value), None
         return None, bool(value)
 
     @_fail_open(lambda a, k: False)
     def set_and_unlock(self, key, value, lock, counter):
-        """Store value (no expiry), add one to counter and release the lock: one round trip."""
-        pipe = self._cache.get_client(write=True).pipeline(transaction=False)
-        pipe.set(self.make_and_validate_key(key), self._cache._serializer.dumps(value))
-        pipe.incr(self.make_and_validate_key(counter))
-        pipe.delete(self.make_and_validate_key(lock))
-        pipe.execute()
+        """Store value (no expiry), add one to counter and release the lock."""
+        self._script(_SET_AND_UNLOCK, [key, lock, counter], [self._cache._serializer.dumps(value)])
         return True
 
     @_fail_open(_default)

@@ -42,11 +42,11 @@ class TileLayer:
 
 
 # Every tile request reads its layers' versions (they make the cache key), so this is the one
-# query of a cached tile: written out rather than built by the ORM each time, which costs more
-# than the query. `deleted_at IS NULL` is what Layer.objects (LiveLayerManager) adds: a deleted
-# layer has no tiles (tested in tests/test_tiles_cache.py).
+# query of a cached tile: written out and prepared once per connection rather than built by the
+# ORM each time, which costs more than the query. `deleted_at IS NULL` is what Layer.objects
+# (LiveLayerManager) adds: a deleted layer has no tiles (tested in tests/test_tiles_cache.py).
 _LOOKUP = (f"SELECT {', '.join(TILE_FIELDS)}{{schema}} FROM {Layer._meta.db_table} "
-           "WHERE slug = ANY(%s) AND deleted_at IS NULL")
+           "WHERE slug = ANY($1) AND deleted_at IS NULL")
 
 
 def is_staff(request: HttpRequest) -> bool:
@@ -59,7 +59,9 @@ def tile_layers(request: HttpRequest, slugs: list[str],
                 with_schema: bool = False) -> tuple[list[TileLayer], bool]:
     """visible_layers() for tile requests, as TileLayer rows."""
     sql = _LOOKUP.format(schema=", schema" if with_schema else "")
-    found = [TileLayer(*row) for row in queries.fetch(sql, [slugs], rows=True)]
+    name = "tiles_lookup_schema" if with_schema else "tiles_lookup"
+    found = [TileLayer(*row) for row in queries.fetch(sql, [slugs], rows=True,
+                                                      prepared=(name, "text[]"))]
     return _check_visible(request, slugs, {la.slug: la for la in found})
 
 

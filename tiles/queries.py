@@ -6,6 +6,7 @@ features found are transformed to 3857. The envelope used for the search is wide
 buffer, so features just outside the tile still draw their part inside the buffer.
 """
 
+import functools
 import json
 import weakref
 from dataclasses import dataclass
@@ -99,7 +100,8 @@ def _part(first: int, limited: bool) -> str:
     return sql
 
 
-def layer_tile_statement(limited: list[bool]) -> tuple[str, str, str]:
+@functools.lru_cache(maxsize=256)
+def layer_tile_statement(limited: tuple[bool, ...]) -> tuple[str, str, str]:
     """Name, SQL and parameter types of the statement for layers with (True) or without a
     feature limit, in order."""
     parts = [_part(4 + i * len(_PART_PARAMS), lim) for i, lim in enumerate(limited)]
@@ -124,8 +126,10 @@ _prepared: "weakref.WeakKeyDictionary[object, set[str]]" = weakref.WeakKeyDictio
 _MAX_PREPARED = 64
 
 
-def fetch(sql: str, params, rows: bool = False):
-    """Run one statement on the read connection: its first row, or all rows.
+def fetch(sql: str, params, rows: bool = False, prepared: tuple[str, str] | None = None):
+    """Run one statement on the read connection: its first row, or all rows. With `prepared`
+    (name, parameter types) the statement, written with $n parameters, is prepared once per
+    connection.
 
     Django runs a health check (SELECT 1, a round trip) before the first query of every request;
     on the cached-tile path that doubles the database time. Here the persistent connection is
@@ -134,6 +138,8 @@ def fetch(sql: str, params, rows: bool = False):
     """
     for attempt in (1, 2):
         try:
+            if prepared:
+                return _run_prepared(*prepared, sql=sql, args=params, rows=rows, settings="")
             connection.ensure_connection()
             with connection._prepare_cursor(connection.connection.cursor()) as cur:
                 cur.execute(sql, params)
@@ -145,11 +151,12 @@ def fetch(sql: str, params, rows: bool = False):
     raise AssertionError("unreachable")
 
 
-def _run_prepared(name: str, sql: str, arg_types: str, args: list):
+def _run_prepared(name: str, arg_types: str, *, sql: str, args: list, rows: bool = False,
+                  settings: str = _SETTINGS):
     connection.ensure_connection()
     raw = connection.connection
     done = _prepared.setdefault(raw, set())
-    statement = _SETTINGS
+    statement = settings
     if name not in done and len(done) >= _MAX_PREPARED:
         statement += "DEALLOCATE ALL; "
         done.clear()
@@ -159,7 +166,7 @@ def _run_prepared(name: str, sql: str, arg_types: str, args: list):
     try:
         with connection._prepare_cursor(raw.cursor()) as cur:
             cur.execute(statement, args)
-            row = cur.fetchone()
+            result = cur.fetchall() if rows else cur.fetchone()
     except Exception:
         # A PREPARE that ran before the failure survives it (prepared statements are not
         # transactional); find out what exists rather than guess.
@@ -167,7 +174,7 @@ def _run_prepared(name: str, sql: str, arg_types: str, args: list):
         _resync(raw)
         raise
     done.add(name)
-    return row
+    return result
 
 
 def _resync(raw) -> None:
@@ -197,8 +204,8 @@ def layer_tile(layers: list[LayerQuery], tile: TileCoord) -> bytes:
     """MVT bytes for the layers, in order; b"" when no feature touches the tile."""
     if not layers:
         return b""
-    name, sql, types = layer_tile_statement([bool(la.limit) for la in layers])
-    row = _run_prepared(name, sql, types, layer_tile_args(layers, tile))
+    name, sql, types = layer_tile_statement(tuple(bool(la.limit) for la in layers))
+    row = _run_prepared(name, types, sql=sql, args=layer_tile_args(layers, tile))
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
