@@ -8,6 +8,7 @@ import mapbox_vector_tile
 import pytest
 from django.contrib.gis.geos import Point, Polygon
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from indicators.classify import class_of, legend
@@ -268,6 +269,22 @@ def test_one_query_per_cached_tile_two_per_new_one(client, django_assert_num_que
         assert get_tile(client, path).content == first.content
     with django_assert_num_queries(1):
         assert get_tile(client, path, if_none_match=first["ETag"]).status_code == 304
+
+
+def test_prepared_statements_per_connection_are_capped(client, monkeypatch):
+    # One statement per pattern of layers asked for together; past the cap they are all
+    # dropped and prepared again as needed, and every tile still comes out right.
+    monkeypatch.setattr(queries, "_MAX_PREPARED", 2)
+    z, x, y = tile_of(*CENTRE, 12)
+    slugs = ["biblioteki", "obwody-glosowania", "okregi-wyborcze"]
+    paths = [f"/tiles/{','.join(slugs[:n])}/{z}/{x}/{y}.pbf" for n in (1, 2, 3)]
+    first = [get_tile(client, p).content for p in paths]
+    assert all(first)
+    cache.clear()
+    assert [get_tile(client, p).content for p in reversed(paths)] == first[::-1]
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cur.fetchone()[0] <= 2
 
 
 def test_tiles_come_from_the_cache_until_the_layer_version_changes(client):

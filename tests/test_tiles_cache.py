@@ -165,6 +165,64 @@ def redis_gunicorn(kielce, django_db_blocker, redis_url):
         yield url
 
 
+@pytest.fixture
+def redis_cache(redis_url, monkeypatch):
+    """The production cache backend (Redis, failing open) in this process."""
+    backend = FailOpenRedisCache(redis_url, {})
+    backend.clear()
+    monkeypatch.setattr(caching, "cache", backend)
+    return backend
+
+
+def test_redis_concurrent_misses_build_a_tile_once(redis_cache):
+    built = []
+
+    def slow_build():
+        built.append(1)
+        time.sleep(0.3)
+        return b"\x1a\x00tile bytes"
+
+    results = []
+    barrier = threading.Barrier(12)
+
+    def request():
+        barrier.wait()
+        results.append(caching.cached_tile("tiles:test-redis-storm", slow_build))
+
+    threads = [threading.Thread(target=request) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [b"\x1a\x00tile bytes"] * 12
+    assert built == [1]
+    assert caching.stats() == {"built": 1, "waited": 11}
+    # Stored as Django's cache stores it: the generic API reads the same tile, without a lock.
+    assert redis_cache.get("tiles:test-redis-storm") == b"\x1a\x00tile bytes"
+    assert redis_cache.get("tiles:test-redis-storm:lock") is None
+
+
+def test_redis_failed_build_releases_the_lock(redis_cache):
+    def broken():
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        caching.cached_tile("tiles:test-redis-broken", broken)
+    assert redis_cache.get("tiles:test-redis-broken:lock") is None
+    started = time.monotonic()
+    assert caching.cached_tile("tiles:test-redis-broken", lambda: b"ok") == b"ok"
+    assert time.monotonic() - started < 1
+    assert caching.stats()["built"] == 1
+
+
+def test_redis_that_forgot_its_scripts_still_serves(redis_cache):
+    # A Redis restarted (or SCRIPT FLUSH) has no scripts: they are loaded again on first use.
+    assert caching.cached_tile("tiles:test-flush", lambda: b"one") == b"one"
+    redis_cache._cache.get_client(write=True).script_flush()
+    assert caching.cached_tile("tiles:test-flush", lambda: b"two") == b"one"
+    assert caching.cached_tile("tiles:test-flush-2", lambda: b"two") == b"two"
+
+
 def storm(url: str, n: int) -> list[bytes]:
     barrier = threading.Barrier(n)
     bodies: list[bytes] = []
