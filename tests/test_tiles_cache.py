@@ -80,56 +80,6 @@ def test_an_edit_shows_in_composite_tiles_and_leaves_other_layers_cached(client,
 
 # --- single flight, in one process ------------------------------------------------------------
 
-def test_concurrent_misses_build_a_tile_once():
-    built = []
-
-    def slow_build():
-        built.append(1)
-        time.sleep(0.3)
-        return b"tile bytes"
-
-    results = []
-    barrier = threading.Barrier(16)
-
-    def request():
-        barrier.wait()
-        results.append(caching.cached_tile("tiles:test-storm", slow_build))
-
-    threads = [threading.Thread(target=request) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == [b"tile bytes"] * 16
-    assert len(built) == 1
-    assert caching.stats() == {"built": 1, "waited": 15}
-
-
-def test_a_failed_build_releases_the_lock():
-    def broken():
-        raise RuntimeError("database went away")
-
-    with pytest.raises(RuntimeError):
-        caching.cached_tile("tiles:test-broken", broken)
-    started = time.monotonic()
-    assert caching.cached_tile("tiles:test-broken", lambda: b"ok") == b"ok"
-    assert time.monotonic() - started < 1
-
-
-def test_a_dead_cache_does_not_make_requests_wait(monkeypatch):
-    # Redis down: the fail-open cache answers every add() with False and every get() with None.
-    dead = FailOpenRedisCache(f"redis://127.0.0.1:{free_port()}/0",
-                              {"OPTIONS": {"socket_connect_timeout": 0.2}})
-    monkeypatch.setattr(caching, "cache", dead)
-    built = []
-    started = time.monotonic()
-    assert caching.cached_tile("tiles:test-dead", lambda: built.append(1) or b"x") == b"x"
-    assert built == [1]
-    assert time.monotonic() - started < 2
-
-
-# --- single flight, gunicorn + Redis (the production configuration) ----------------------------
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
     server = shutil.which("redis-server")
@@ -155,16 +105,6 @@ def redis_url(tmp_path_factory):
     proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def redis_gunicorn(kielce, django_db_blocker, redis_url):
-    """gunicorn as in production: several workers with threads, sharing one Redis."""
-    # a busy machine boots three workers slowly
-    with django_db_blocker.unblock(), live_gunicorn(
-            "test-gunicorn-redis.log", {"REDIS_URL": redis_url}, workers=3, threads=8,
-            start_timeout=180) as url:
-        yield url
-
-
 @pytest.fixture
 def redis_cache(redis_url, monkeypatch):
     """The production cache backend (Redis, failing open) in this process."""
@@ -174,7 +114,13 @@ def redis_cache(redis_url, monkeypatch):
     return backend
 
 
-def test_redis_concurrent_misses_build_a_tile_once(redis_cache):
+@pytest.fixture(params=["process memory", "redis"])
+def tile_cache(request):
+    """Each backend the tiles are cached in: dev/tests (local memory) and production (Redis)."""
+    return cache if request.param == "process memory" else request.getfixturevalue("redis_cache")
+
+
+def test_concurrent_misses_build_a_tile_once(tile_cache):
     built = []
 
     def slow_build():
@@ -187,7 +133,7 @@ def test_redis_concurrent_misses_build_a_tile_once(redis_cache):
 
     def request():
         barrier.wait()
-        results.append(caching.cached_tile("tiles:test-redis-storm", slow_build))
+        results.append(caching.cached_tile("tiles:test-storm", slow_build))
 
     threads = [threading.Thread(target=request) for _ in range(12)]
     for t in threads:
@@ -197,22 +143,34 @@ def test_redis_concurrent_misses_build_a_tile_once(redis_cache):
     assert results == [b"\x1a\x00tile bytes"] * 12
     assert built == [1]
     assert caching.stats() == {"built": 1, "waited": 11}
-    # Stored as Django's cache stores it: the generic API reads the same tile, without a lock.
-    assert redis_cache.get("tiles:test-redis-storm") == b"\x1a\x00tile bytes"
-    assert redis_cache.get("tiles:test-redis-storm:lock") is None
+    # Stored as Django's cache stores it: the generic API reads the same tile; no lock is left.
+    assert tile_cache.get("tiles:test-storm") == b"\x1a\x00tile bytes"
+    assert tile_cache.get("tiles:test-storm:lock") is None
 
 
-def test_redis_failed_build_releases_the_lock(redis_cache):
+def test_a_failed_build_releases_the_lock(tile_cache):
     def broken():
         raise RuntimeError("database went away")
 
     with pytest.raises(RuntimeError):
-        caching.cached_tile("tiles:test-redis-broken", broken)
-    assert redis_cache.get("tiles:test-redis-broken:lock") is None
+        caching.cached_tile("tiles:test-broken", broken)
+    assert tile_cache.get("tiles:test-broken:lock") is None
     started = time.monotonic()
-    assert caching.cached_tile("tiles:test-redis-broken", lambda: b"ok") == b"ok"
+    assert caching.cached_tile("tiles:test-broken", lambda: b"ok") == b"ok"
     assert time.monotonic() - started < 1
     assert caching.stats()["built"] == 1
+
+
+def test_a_dead_cache_does_not_make_requests_wait(monkeypatch):
+    # Redis down: the fail-open cache answers every add() with False and every get() with None.
+    dead = FailOpenRedisCache(f"redis://127.0.0.1:{free_port()}/0",
+                              {"OPTIONS": {"socket_connect_timeout": 0.2}})
+    monkeypatch.setattr(caching, "cache", dead)
+    built = []
+    started = time.monotonic()
+    assert caching.cached_tile("tiles:test-dead", lambda: built.append(1) or b"x") == b"x"
+    assert built == [1]
+    assert time.monotonic() - started < 2
 
 
 def test_redis_that_forgot_its_scripts_still_serves(redis_cache):
@@ -221,6 +179,18 @@ def test_redis_that_forgot_its_scripts_still_serves(redis_cache):
     redis_cache._cache.get_client(write=True).script_flush()
     assert caching.cached_tile("tiles:test-flush", lambda: b"two") == b"one"
     assert caching.cached_tile("tiles:test-flush-2", lambda: b"two") == b"two"
+
+
+# --- single flight, gunicorn + Redis (the production configuration) ----------------------------
+
+@pytest.fixture(scope="module")
+def redis_gunicorn(kielce, django_db_blocker, redis_url):
+    """gunicorn as in production: several workers with threads, sharing one Redis."""
+    # a busy machine boots three workers slowly
+    with django_db_blocker.unblock(), live_gunicorn(
+            "test-gunicorn-redis.log", {"REDIS_URL": redis_url}, workers=3, threads=8,
+            start_timeout=180) as url:
+        yield url
 
 
 def storm(url: str, n: int) -> list[bytes]:
