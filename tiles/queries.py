@@ -80,8 +80,8 @@ _PART_TYPES = "text, bigint, int, text[], jsonpath, jsonb, int, boolean"
 # sample rather than, say, the oldest ones or one corner of the tile. The order is the same in
 # every tile and a child tile's candidates are a subset of its parent's, so a feature kept at
 # one zoom is kept at every higher zoom. Only the kept features are transformed for drawing.
-# In a layer of points the first two keys are 0 for every feature: $points skips computing
-# them (reading each geometry for that was a third of a dense point tile's time).
+# In a layer of points the first two keys are 0 for every feature, so with $points they are
+# not computed (each would read the whole geometry).
 _LIMIT = """
     ORDER BY CASE WHEN $points THEN 0 ELSE ST_Dimension(f.geom) END DESC,
              CASE WHEN NOT $points AND ST_Dimension(f.geom) > 0
