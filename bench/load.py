@@ -10,9 +10,9 @@ and prints per run: requests/s, p50/p95, error rate, tile cache hit ratios (ngin
 Redis cache), replica lag, and the web processes' memory. The soak run samples memory every
 30 s and reports growth from its second minute (after warm-up) to its last.
 
-Before the user runs it measures tiles/s straight at gunicorn over a fixed set of 300 tiles,
-cold (Redis flushed: PostGIS builds every tile) and warm (from Redis), at concurrency 8, and
-divides by the machine's cores: the per-core figures docs/scaling.md builds on.
+Before the user runs it measures tiles/s straight at the tile service (granian) over a fixed
+set of 300 tiles, cold (Redis flushed: PostGIS builds every tile) and warm (from Redis), at
+concurrency 8, and divides by the machine's cores: the per-core figures docs/scaling.md builds on.
 
 Locust and the server share this machine's cores, so the figures are a floor for the server.
 """
@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROD_DIR = Path(os.environ.get("PROD_DIR", ROOT / "var" / "prod"))
 HTTP = f"http://127.0.0.1:{os.environ.get('PROD_HTTP_PORT', 8180)}"
 WEB = f"http://127.0.0.1:{os.environ.get('PROD_WEB_PORT', 8181)}"
+TILES = f"http://127.0.0.1:{os.environ.get('PROD_TILES_PORT', 8182)}"
 OUT = ROOT / "var" / "bench-load"
 
 SETUP = """
@@ -70,8 +71,12 @@ def app_env() -> dict:
 
 
 def web_processes() -> list[psutil.Process]:
-    master = psutil.Process(int((PROD_DIR / "run" / "gunicorn.pid").read_text()))
-    return [master, *master.children()]
+    """gunicorn's and the tile service's processes."""
+    out = []
+    for pid_file in ("gunicorn.pid", "tiles.pid"):
+        master = psutil.Process(int((PROD_DIR / "run" / pid_file).read_text()))
+        out += [master, *master.children(recursive=True)]
+    return out
 
 
 def rss_mb() -> float:
@@ -79,7 +84,9 @@ def rss_mb() -> float:
 
 
 def metrics() -> dict[str, float]:
-    text = urllib.request.urlopen(WEB + "/metrics", timeout=30).read().decode()
+    """Cache counters, added up over gunicorn and the tile service (nginx sends tiles there)."""
+    text = "".join(urllib.request.urlopen(base + "/metrics", timeout=30).read().decode()
+                   for base in (WEB, TILES))
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("sdi_tile_cache_total") or line.startswith("sdi_cache_errors_total"):
@@ -168,8 +175,8 @@ def measure_tiles(env: dict) -> dict:
     redis_port = env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
     subprocess.run(["redis-cli", "-p", redis_port, "flushall"], check=True,
                    capture_output=True)
-    cold, bad_cold = tiles_per_second(WEB, paths)
-    warm, bad_warm = tiles_per_second(WEB, paths * 5)
+    cold, bad_cold = tiles_per_second(TILES, paths)
+    warm, bad_warm = tiles_per_second(TILES, paths * 5)
     cores = psutil.cpu_count()
     return {"tiles": len(paths), "cold_tiles_per_s": round(cold, 1),
             "warm_tiles_per_s": round(warm, 1), "cores": cores,
@@ -260,7 +267,7 @@ def main():
     results = {"machine": {"cores": psutil.cpu_count(),
                            "memory_gb": round(psutil.virtual_memory().total / 2 ** 30, 1)},
                "workers": env.get("WEB_WORKERS")}
-    print("tiles/s straight at gunicorn (concurrency 8) ...", flush=True)
+    print("tiles/s straight at the tile service (concurrency 8) ...", flush=True)
     results["tiles"] = measure_tiles(env)
     print(json.dumps(results["tiles"]), flush=True)
     results["runs"] = []
@@ -287,8 +294,9 @@ def main():
               f"{r['replica_lag_max_s']} s / {r['replica_lag_max_bytes']} B | "
               f"{r['rss_mb_before']}→{r['rss_mb_after']} |")
     t = results["tiles"]
-    print(f"\ntiles/s at gunicorn: cold {t['cold_tiles_per_s']} ({t['cold_per_core']}/core), "
-          f"warm {t['warm_tiles_per_s']} ({t['warm_per_core']}/core); warm/cold = "
+    print(f"\ntiles/s at the tile service: cold {t['cold_tiles_per_s']} "
+          f"({t['cold_per_core']}/core), warm {t['warm_tiles_per_s']} "
+          f"({t['warm_per_core']}/core); warm/cold = "
           f"{t['warm_tiles_per_s'] / t['cold_tiles_per_s']:.1f}x")
     if args.soak:
         growth = results["soak"]["rss_growth_after_warmup_pct"]

@@ -7,8 +7,8 @@ It uses its own database (sdi_bench on the local cluster, or --database-url), ne
 others': it is created if missing, migrated, loaded with the real Kielce layers and the
 synthetic load set (bench/synthetic.py: 200,000 points, 30,000 buildings, 20,000 streets,
 labelled synthetic). tipg is installed from PyPI into var/bench-tipg-venv and serves the same
-rows through one view per layer (schema bench_tipg). Our server is gunicorn with the production
-configuration (deploy/gunicorn.conf.py) and a Redis of its own started here.
+rows through one view per layer (schema bench_tipg). Our server is the production tile service
+(deploy/tiles-server.sh: the application under granian) and a Redis of its own started here.
 
 Over a fixed tile list (zooms 10-16 over the city, seeded sample, five layers), at concurrency
 8, it prints in one run:
@@ -18,9 +18,9 @@ Over a fixed tile list (zooms 10-16 over the city, seeded sample, five layers), 
   2. our endpoint cold (cache emptied before each round) against that limit at z10-13, and
      against tipg at z14-16 (ours and tipg in alternate rounds, so that both meet the machine
      in the same state);
-  3. our endpoint warm (every tile cached), tiles/s: gunicorn alone (Django's tile cache:
+  3. our endpoint warm (every tile cached), tiles/s: the tile service alone (Django's tile cache:
      Redis plus each worker's recent tiles), and the production front (nginx caching tiles
-     for their max-age, deploy/nginx/sdi.conf.template, in front of that gunicorn);
+     for their max-age, deploy/nginx/sdi.conf.template, in front of that tile service);
   4. median tile size, ours against the raw SQL.
 Every response is decoded (protobuf: layers and features counted) and its feature count checked
 against the raw SQL's for the same tile (tipg: against the features its own query selects).
@@ -40,6 +40,7 @@ import sys
 import threading
 import time
 import urllib.request
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -391,18 +392,18 @@ def redis_flush(port: int) -> None:
             raise RuntimeError("FLUSHDB failed")
 
 
-def start_gunicorn(db_url: str, redis_port: int, workers: int, threads: int, **extra_env):
+def start_tile_service(db_url: str, redis_port: int, workers: int, threads: int, **extra_env):
+    """The production tile service (deploy/tiles-server.sh), on a free port."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-               GUNICORN_BIND=f"127.0.0.1:{port}", WEB_WORKERS=str(workers),
-               WEB_THREADS=str(threads), DJANGO_DEBUG="false", BASEMAP_URL="",
-               LOG_LEVEL="ERROR", PROMETHEUS_MULTIPROC_DIR=str(ROOT / "var" / "bench-prom"),
-               **extra_env)
-    log_file = open(ROOT / "var" / "bench-gunicorn.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "-c",
-                             "deploy/gunicorn.conf.py", "sdi.wsgi:application"],
-                            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    wait_http(f"http://127.0.0.1:{port}/healthz", proc, "gunicorn")
+               TILES_BIND=f"127.0.0.1:{port}", TILES_WORKERS=str(workers),
+               TILES_THREADS=str(threads), PYTHON=str(ROOT / ".venv" / "bin" / "python"),
+               DJANGO_DEBUG="false", BASEMAP_URL="", LOG_LEVEL="ERROR",
+               PROMETHEUS_MULTIPROC_DIR=str(ROOT / "var" / "bench-prom"), **extra_env)
+    log_file = open(ROOT / "var" / "bench-tiles-server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen([str(ROOT / "deploy" / "tiles-server.sh")], cwd=ROOT, env=env,
+                            stdout=log_file, stderr=subprocess.STDOUT)
+    wait_http(f"http://127.0.0.1:{port}/healthz", proc, "tile service")
     return proc, port
 
 
@@ -434,7 +435,8 @@ NGINX_DIR = ROOT / "var" / "bench-nginx"
 
 def start_nginx(upstream_port: int):
     """nginx with the production site config (deploy/nginx/sdi.conf.template) in front of our
-    gunicorn, rendered as scripts/prod-local.sh renders it (only the template's own ${VARS})."""
+    tile service, rendered as scripts/prod-local.sh renders it (only the template's own
+    ${VARS}). Only tiles are asked for; /healthz (the start-up check) goes there too."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         return None, None
@@ -444,6 +446,7 @@ def start_nginx(upstream_port: int):
     values = {"NGINX_USER_LINE": "user www-data;" if os.geteuid() == 0 else "",
               "NGINX_RUN_DIR": str(NGINX_DIR), "NGINX_LOG_DIR": str(NGINX_DIR),
               "NGINX_LISTEN": f"127.0.0.1:{port}", "SDI_UPSTREAM": f"127.0.0.1:{upstream_port}",
+              "SDI_TILES_UPSTREAM": f"127.0.0.1:{upstream_port}",
               "STATIC_ROOT": str(ROOT / "staticfiles"), "NGINX_CACHE_DIR": str(NGINX_DIR)}
     for name in ("sdi.conf", "nginx-local.conf"):
         text = (ROOT / "deploy" / "nginx" / f"{name}.template").read_text()
@@ -517,9 +520,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default="postgres://sdi:sdi@127.0.0.1:5433/sdi_bench")
     parser.add_argument("--quick", action="store_true", help="fewer tiles and rounds")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", 4)),
-                        help="gunicorn workers (production default: 4)")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("TILES_WORKERS", 4)),
+                        help="tile service processes (production default: 4)")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("TILES_THREADS", 4)),
+                        help="threads per tile service process (production default: 4)")
     parser.add_argument("--tipg-workers", type=int, default=2)
     args = parser.parse_args()
     if not shutil.which("redis-server"):
@@ -555,15 +559,15 @@ def main() -> None:
             for g in ("z10-13", "z14-16")}
     limit = {g: raw[(g, best[g])] for g in best}
 
-    # 2-3. Our endpoint through gunicorn (production config) with Redis. For the cold rounds
+    # 2-3. Our endpoint through the tile service (production config) with Redis. For the cold rounds
     # the workers' own memory of recent tiles is switched off (TILES_RECENT_MB=0), else a
     # worker would answer a tile it served in the round before: emptying Redis alone does not
     # make a round cold.
     redis_proc, redis_port = start_redis()
-    gunicorn = tipg = nginx = None
+    server = tipg = nginx = None
     try:
-        gunicorn, port = start_gunicorn(db_url, redis_port, args.workers, args.threads,
-                                        TILES_RECENT_MB="0")
+        server, port = start_tile_service(db_url, redis_port, args.workers, args.threads,
+                                          TILES_RECENT_MB="0")
         tipg, tport = start_tipg(db_url, args.tipg_workers)
         paths = {r: f"/tiles/{r[0]}/{r[1]}/{r[2]}/{r[3]}.pbf" for r in requests}
         tpaths = [f"/collections/bench_tipg.{r[0].replace('-', '_')}/tiles/WebMercatorQuad/"
@@ -599,14 +603,14 @@ def main() -> None:
         sizes_ours.update({r: len(body) for r, (_, body) in zip(high, got, strict=True)})
         stop(tipg)
         tipg = None
-        stop(gunicorn)
-        gunicorn, port = start_gunicorn(db_url, redis_port, args.workers, args.threads)
+        stop(server)
+        server, port = start_tile_service(db_url, redis_port, args.workers, args.threads)
         all_paths = [paths[r] for r in requests]
         run_http(port, all_paths, 2)  # fill Redis and the workers' memory
         rate, got = run_http(port, all_paths, rounds * 2)
         check("ours warm", requests, got, expected)
         ours[("warm", "all")] = rate
-        log(f"ours warm (gunicorn): {rate:,.0f} tiles/s")
+        log(f"ours warm (tile service): {rate:,.0f} tiles/s")
         # The production front: nginx caching tiles by their Cache-Control (sdi.conf.template).
         nginx, nport = start_nginx(port)
         if nginx:
@@ -617,7 +621,7 @@ def main() -> None:
             log(f"ours warm (nginx in front): {rate:,.0f} tiles/s")
     finally:
         stop(nginx)
-        stop(gunicorn)
+        stop(server)
         stop(tipg)
         stop(redis_proc)
 
@@ -632,9 +636,9 @@ def main() -> None:
     load_after = os.getloadavg()[0]
     log("")
     log(f"Vector tiles, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, concurrency "
-        f"{CONCURRENCY}, gunicorn deploy/gunicorn.conf.py ({args.workers} workers x "
-        f"{args.threads} threads) + Redis, tipg {TIPG_PINS[0].split('==')[1]} "
-        f"(uvicorn, {args.tipg_workers} workers)")
+        f"{CONCURRENCY}, tile service deploy/tiles-server.sh (granian {version('granian')}, "
+        f"{args.workers} workers x {args.threads} threads) + Redis, "
+        f"tipg {TIPG_PINS[0].split('==')[1]} (uvicorn, {args.tipg_workers} workers)")
     log(f"{'':34}{'z10-13':>12}{'z14-16':>12}   tiles/s")
     for mode, label in (("plain", "raw SQL, plain query"), ("prepared", "raw SQL, prepared"),
                         ("tuned", "raw SQL, prepared, no parallel/JIT")):
@@ -652,11 +656,11 @@ def main() -> None:
         f"{'ok' if tipg_ratio >= 2 else 'MISSED'}")
     warm = ours[("warm", "all")]
     front = ours.get(("warm", "nginx"))
-    log(f"warm (cached), all zooms, gunicorn alone: {warm:,.0f} tiles/s")
+    log(f"warm (cached), all zooms, tile service alone: {warm:,.0f} tiles/s")
     if front is None:
         log("warm through nginx: not measured (no nginx binary)")
     else:
-        log(f"warm (cached), all zooms, production front (nginx + gunicorn): {front:,.0f} "
+        log(f"warm (cached), all zooms, production front (nginx + tile service): {front:,.0f} "
             f"tiles/s (target >= 1,500)  {'ok' if front >= 1500 else 'MISSED'}")
     size_ratio = ratio(median_ours, median_raw)
     log(f"median tile size: ours {median_ours:,.0f} B, raw SQL {median_raw:,.0f} B: "

@@ -2,14 +2,15 @@
 # The production topology of docker-compose.yml, started locally without Docker:
 #
 #   nginx :PROD_HTTP_PORT ──► gunicorn :PROD_WEB_PORT (DEBUG off, JSON logs, /metrics)
-#                                 ├─► PostgreSQL 15 primary :PROD_PG_PORT   (WAL archived)
+#     └─ /tiles/ ─► granian :PROD_TILES_PORT (deploy/tiles-server.sh: the same application)
+#                  both ──► PostgreSQL 15 primary :PROD_PG_PORT   (WAL archived)
 #                                 │     └─ streaming replication ─► replica :PROD_REPLICA_PORT
 #                                 └─► Redis :PROD_REDIS_PORT (cache, tiles)
 #
 #   scripts/prod-local.sh start | stop | status | env
 #
 # State lives in $PROD_DIR (default var/prod): both clusters, the WAL archive, media, logs,
-# the generated secret key. Ports default to 8180/8181/5541/5542/6391 (never 5433/8000). A
+# the generated secret key. Ports default to 8180/8181/8182/5541/5542/6391 (never 5433/8000). A
 # second `start` reuses what exists (data included) and starts only what is down. `env` prints
 # the environment the web processes run with (source it to run manage.py against the stack).
 # As root, PostgreSQL runs as `postgres` and nginx's workers as `www-data`.
@@ -19,6 +20,7 @@ ROOT=$(pwd)
 PROD_DIR=$(realpath -m "${PROD_DIR:-$ROOT/var/prod}")
 HTTP_PORT=${PROD_HTTP_PORT:-8180}
 WEB_PORT=${PROD_WEB_PORT:-8181}
+TILES_PORT=${PROD_TILES_PORT:-8182}
 PG_PORT=${PROD_PG_PORT:-5541}
 REPLICA_PORT=${PROD_REPLICA_PORT:-5542}
 REDIS_PORT=${PROD_REDIS_PORT:-6391}
@@ -54,6 +56,8 @@ MEDIA_ROOT=$MEDIA
 BASEMAP_URL=${BASEMAP_URL-}
 WEB_WORKERS=$WORKERS
 GUNICORN_BIND=127.0.0.1:$WEB_PORT
+TILES_BIND=127.0.0.1:$TILES_PORT
+TILES_WORKERS=$WORKERS
 EOF
 }
 
@@ -147,14 +151,30 @@ start_web() {
     --capture-output
 }
 
+start_tiles() {  # the tile service (deploy/tiles-server.sh); nginx sends /tiles/ there
+  if [ -f "$RUN/tiles.pid" ] && kill -0 "$(cat "$RUN/tiles.pid")" 2>/dev/null; then return; fi
+  # Not through run_env: a function in the background is a subshell, and $! must be granian's
+  # own pid (env and setsid exec it) for `stop` to reach it.
+  env $(web_env | xargs) PROMETHEUS_MULTIPROC_DIR="$RUN/prometheus-tiles" PYTHON=.venv/bin/python \
+    setsid deploy/tiles-server.sh </dev/null >>"$LOGS/tiles.log" 2>&1 &
+  echo $! > "$RUN/tiles.pid"
+  for _ in $(seq 120); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$TILES_PORT/healthz" 2>/dev/null && return
+    kill -0 "$(cat "$RUN/tiles.pid")" 2>/dev/null || break
+    sleep 0.25
+  done
+  say "the tile service did not start; see $LOGS/tiles.log"; exit 1
+}
+
 start_nginx() {
   mkdir -p "$NGINX_RUN" "$PROD_DIR/nginx-cache"
   local user_line=""
   if is_root; then user_line="user www-data;"; chown -R www-data "$PROD_DIR/nginx-cache" "$NGINX_RUN"; fi
   export NGINX_USER_LINE="$user_line" NGINX_RUN_DIR="$NGINX_RUN" NGINX_LOG_DIR="$LOGS" \
     NGINX_LISTEN="127.0.0.1:$HTTP_PORT default_server" SDI_UPSTREAM="127.0.0.1:$WEB_PORT" \
+    SDI_TILES_UPSTREAM="127.0.0.1:$TILES_PORT" \
     STATIC_ROOT="$ROOT/staticfiles" NGINX_CACHE_DIR="$PROD_DIR/nginx-cache"
-  local vars='${NGINX_USER_LINE} ${NGINX_RUN_DIR} ${NGINX_LOG_DIR} ${NGINX_LISTEN} ${SDI_UPSTREAM} ${STATIC_ROOT} ${NGINX_CACHE_DIR}'
+  local vars='${NGINX_USER_LINE} ${NGINX_RUN_DIR} ${NGINX_LOG_DIR} ${NGINX_LISTEN} ${SDI_UPSTREAM} ${SDI_TILES_UPSTREAM} ${STATIC_ROOT} ${NGINX_CACHE_DIR}'
   envsubst "$vars" < deploy/nginx/sdi.conf.template > "$NGINX_RUN/sdi.conf"
   envsubst "$vars" < deploy/nginx/nginx-local.conf.template > "$NGINX_RUN/nginx.conf"
   if [ -f "$NGINX_RUN/nginx.pid" ] && kill -0 "$(cat "$NGINX_RUN/nginx.pid")" 2>/dev/null; then
@@ -204,13 +224,15 @@ case "${1:-}" in
     if [ "$(cat "$PROD_DIR/.prepared" 2>/dev/null)" != "$release" ]; then
       prepare_app; echo "$release" > "$PROD_DIR/.prepared"
     fi
-    say "web and nginx"
+    say "web, tiles and nginx"
     start_web
+    start_tiles
     start_nginx
     wait_ready ;;
   stop)
     [ -f "$NGINX_RUN/nginx.pid" ] && nginx -p "$NGINX_RUN" -c "$NGINX_RUN/nginx.conf" -s quit 2>/dev/null || true
     stop_pid "$RUN/gunicorn.pid"
+    stop_pid "$RUN/tiles.pid"
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
     for d in "$REPLICA" "$PRIMARY"; do
       if [ -s "$d/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$d" status >/dev/null 2>&1; then
@@ -223,6 +245,7 @@ case "${1:-}" in
     for d in "$PRIMARY" "$REPLICA"; do printf '%s: ' "$(basename "$d")"; as_pg "$PGBIN/pg_ctl" -D "$d" status >/dev/null 2>&1 && echo up || echo down; done
     printf 'redis: '; redis-cli -p "$REDIS_PORT" ping 2>/dev/null || echo down
     printf 'web: '; curl -fsS "http://127.0.0.1:$WEB_PORT/healthz" 2>/dev/null || echo down; echo
+    printf 'tiles: '; curl -fsS "http://127.0.0.1:$TILES_PORT/healthz" 2>/dev/null || echo down; echo
     printf 'nginx: '; curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" 2>/dev/null || echo down; echo ;;
   env) web_env ;;
   *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;

@@ -43,8 +43,9 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-PORTS = dict(zip(("PROD_HTTP_PORT", "PROD_WEB_PORT", "PROD_PG_PORT", "PROD_REPLICA_PORT",
-                  "PROD_REDIS_PORT", "PITR_PORT"), _free_ports(6), strict=True))
+PORTS = dict(zip(("PROD_HTTP_PORT", "PROD_WEB_PORT", "PROD_TILES_PORT", "PROD_PG_PORT",
+                  "PROD_REPLICA_PORT", "PROD_REDIS_PORT", "PITR_PORT"), _free_ports(7),
+                 strict=True))
 PGBIN = "/usr/lib/postgresql/15/bin"
 # Kielce centre at zoom 12..14: tiles that hold districts (found from the data, see below).
 KIELCE = (20.6286, 50.8536)
@@ -58,6 +59,7 @@ pytestmark = [pytest.mark.topology, pytest.mark.django_db]
 class Topology:
     nginx: str
     web: str
+    tiles: str
     env: dict
 
     def script(self, *args, check=True):
@@ -115,7 +117,8 @@ def topology():
                **{k: str(v) for k, v in PORTS.items() if k.startswith("PROD_")})
     env.pop("DATABASE_URL", None)
     top = Topology(nginx=f"http://127.0.0.1:{PORTS['PROD_HTTP_PORT']}",
-                   web=f"http://127.0.0.1:{PORTS['PROD_WEB_PORT']}", env=env)
+                   web=f"http://127.0.0.1:{PORTS['PROD_WEB_PORT']}",
+                   tiles=f"http://127.0.0.1:{PORTS['PROD_TILES_PORT']}", env=env)
     started = top.script("start", check=False)
     if started.returncode != 0:
         top.script("stop", check=False)
@@ -170,16 +173,21 @@ def test_topology_serves_through_nginx_with_tile_cache_etags_and_metrics(topolog
     mine = [r for r in app_lines if r.get("request_id") == rid]
     assert mine and mine[-1]["path"] == "/api/indicators/" and mine[-1]["status"] == 200
 
-    # Metrics, added up over the workers: latency per endpoint, tile cache, pool use.
+    # Metrics, added up over the workers: latency per endpoint, pool use; the tile cache on the
+    # tile service, which served the tile above (nginx sends /tiles/ there).
     status, _, text = get(topology.web + "/metrics")
     text = text.decode()
     assert status == 200
     assert 'sdi_http_request_duration_seconds_count{endpoint="/api/indicators/",method="GET"}' \
         in text
-    assert 'sdi_tile_cache_total{result="miss"}' in text
-    assert "sdi_tile_generation_seconds_count" in text
     assert 'sdi_db_connections_open{alias="default"}' in text
     assert 'sdi_db_backends{alias="replica"' in text
+    status, _, text = get(topology.tiles + "/metrics")
+    text = text.decode()
+    assert status == 200
+    assert 'sdi_tile_cache_total{result="miss"}' in text
+    assert "sdi_tile_generation_seconds_count" in text
+    assert 'sdi_http_request_duration_seconds_count{endpoint="/tiles/' in text
 
 
 def _page(topology, path: str, cookie: str = ""):
