@@ -17,9 +17,12 @@ mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 # --http1-header-read-timeout also closes idle keep-alive connections (granian's maximum, 60 s):
 # longer than nginx keeps them (keepalive_timeout 50s for sdi_tiles in sdi.conf), else nginx may
 # reuse a connection the server has just closed.
+# An idle thread is ended after --blocking-threads-idle-timeout, and its database connection
+# (and prepared tile statements) with it: the maximum (10 min) keeps them through quiet spells.
 exec "${PYTHON:-python}" -m granian --interface wsgi --no-ws \
   --host "${bind%:*}" --port "${bind##*:}" \
   --workers "${TILES_WORKERS:-4}" --blocking-threads "${TILES_THREADS:-4}" \
-  --http1-header-read-timeout 60000 --respawn-failed-workers \
+  --blocking-threads-idle-timeout 600 --http1-header-read-timeout 60000 \
+  --respawn-failed-workers \
   --log-level "${TILES_LOG_LEVEL:-warning}" --no-access-log \
   sdi.wsgi:application
