@@ -1,10 +1,11 @@
 """The local production topology (scripts/prod-local.sh) and failure drills run on it.
 
-One session starts nginx → gunicorn (3 workers, DEBUG off) → PostgreSQL primary + streaming
-replica, and Redis, on free ports picked at start (never 5433/8000), in var/prod-test-<pid>;
-the tests break parts of it on purpose and check that the service degrades and recovers as
-promised; the fixture stops everything and removes the folder at the end. Marker `topology`
-(make test runs it; deselect with `-m "not topology"` for a quick run).
+One session starts nginx → gunicorn (3 workers, DEBUG off; /tiles/ → the tile service,
+granian) → PostgreSQL primary + streaming replica, and Redis, on free ports picked at start
+(never 5433/8000), in var/prod-test-<pid>; the tests break parts of it on purpose and check
+that the service degrades and recovers as promised; the fixture stops everything and removes
+the folder at the end. Marker `topology` (make test runs it; deselect with
+`-m "not topology"` for a quick run).
 """
 
 import http.cookiejar
