@@ -156,7 +156,8 @@ def sources_of(indicator: Indicator, areas: Layer) -> list[dict]:
 def indicator_info(indicator: Indicator) -> dict:
     return {"code": indicator.code, "name": localized(indicator, "name"),
             "description": localized(indicator, "description"),
-            "unit": text.unit(indicator.unit), "decimals": indicator.decimals,
+            "unit": text.unit(indicator.unit), "unit_forms": text.unit_forms(indicator.unit),
+            "decimals": indicator.decimals,
             "polarity": indicator.polarity, "theme": text.theme(indicator.theme),
             "source": indicator.source, "methodology": indicator.methodology,
             "licence": getattr(indicator, "licence", "") or ""}

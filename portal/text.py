@@ -3,8 +3,8 @@ from the data (units, themes, update frequencies) in the visitor's language."""
 
 import unicodedata
 
+from django.utils.translation import get_language, gettext_noop, pgettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop, pgettext_lazy
 
 # Letters NFKD does not decompose (they are letters of their own, not a letter + accent).
 _FOLD_EXTRA = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D",
@@ -29,6 +29,50 @@ UNITS = {
     "%": "%",
     "km²": "km²",
 }
+
+# Units that agree with the number before them ("1 głos", "3 głosy", "5 głosów", "2,5 głosu"):
+# their forms by plural category of the Unicode CLDR, the categories the browser's
+# Intl.PluralRules gives the page scripts (portal/static/portal/units.js). The other units are
+# abbreviations or symbols and do not change.
+UNIT_FORMS = {
+    "głosy": {"pl": {"one": "głos", "few": "głosy", "many": "głosów", "other": "głosu"},
+              "en": {"one": "vote", "other": "votes"}},
+    "osoby": {"pl": {"one": "osoba", "few": "osoby", "many": "osób", "other": "osoby"},
+              "en": {"one": "person", "other": "persons"}},
+}
+
+
+def unit_forms(stored: str) -> dict[str, str] | None:
+    """The unit's forms in the visitor's language; None when it does not change."""
+    forms = UNIT_FORMS.get(stored, {})
+    return forms.get((get_language() or "pl").split("-")[0])
+
+
+def plural_category(value: float, decimals: int, language: str) -> str:
+    """CLDR plural category of the value as shown: rounded to `decimals` places, trailing zeros
+    dropped (what the `figure` filter and the scripts' toLocaleString show)."""
+    shown = round(abs(float(value)), int(decimals))
+    if shown != int(shown):
+        return "other"
+    i = int(shown)
+    if language == "pl":
+        if i == 1:
+            return "one"
+        if i % 10 in (2, 3, 4) and i % 100 not in (12, 13, 14):
+            return "few"
+        return "many"
+    return "one" if i == 1 else "other"
+
+
+def unit_after(value, decimals: int, unit: str, forms: dict[str, str] | None) -> str:
+    """The unit as it follows the value: " 5 głosów" needs "głosów", not the stored "głosy"."""
+    if not unit or value is None or value == "":
+        return ""
+    if not forms:
+        return unit
+    language = (get_language() or "pl").split("-")[0]
+    return forms.get(plural_category(value, decimals, language)) or forms.get("other") or unit
+
 
 # ISO 37120:2018 themes (and the catalogue's "Culture"), stored in English.
 THEMES = [

@@ -258,7 +258,8 @@ def district(request, slug):
         "gaps": [r for r in rows if not r["periods"]], "nav": "districts",
         "outline": json.loads(area_lib.outline(area.id)), "siblings": siblings,
         "chart": [{"code": r["code"], "name": r["name"], "unit": r["unit"],
-                   "decimals": r["decimals"], "periods": r["periods"]}
+                   "unit_forms": r["unit_forms"], "decimals": r["decimals"],
+                   "periods": r["periods"]}
                   for r in rows if r["periods"]],
         "city": _city()["name"], "areas_count": len(siblings),
         "strings": {"area": area.name(lang()), "city": _("City"), "noData": _("no data"),
@@ -336,8 +337,9 @@ def compare(request):
         "groups": groups, "selected": selected, "names": names, "rows": rows,
         "notices": notices, "nav": "compare", "city": _city()["name"],
         "chart": {"areas": names, "rows": [
-            {"code": r["code"], "name": r["name"], "unit": r["unit"], "period": r["period"],
-             "decimals": r["decimals"], "values": [c["value"] for c in r["cells"]]}
+            {"code": r["code"], "name": r["name"], "unit": r["unit"],
+             "unit_forms": r["unit_forms"], "period": r["period"], "decimals": r["decimals"],
+             "values": [c["value"] for c in r["cells"]]}
             for r in rows], "noData": _("no data")},
     })
 

@@ -21,7 +21,7 @@ from layers.models import Feature, Layer
 from portal import areas as area_lib
 from portal import queries
 from portal.templatetags.portal import figure
-from portal.text import fold
+from portal.text import UNIT_FORMS, fold, plural_category, unit_after, unit_forms
 
 pytestmark = pytest.mark.django_db
 
@@ -607,8 +607,57 @@ def test_units_and_themes_are_translated():
     units_pl = {i["code"]: i["unit"] for i in pl["indicators"]}
     assert units_en["budget-votes"] == "votes" and units_pl["budget-votes"] == "głosy"
     assert units_en["libraries"] == "count" and units_pl["libraries"] == "szt."
+    forms_en = {i["code"]: i["unit_forms"] for i in en["indicators"]}
+    forms_pl = {i["code"]: i["unit_forms"] for i in pl["indicators"]}
+    assert forms_pl["budget-votes"]["many"] == "głosów" and forms_en["budget-votes"] == {
+        "one": "vote", "other": "votes"}
+    assert forms_pl["libraries"] is None  # an abbreviation: shown as stored
     assert "Edukacja" in Client().get("/data/placowki-oswiatowe/").content.decode()
     assert "Education" in en_client().get("/data/placowki-oswiatowe/").content.decode()
+
+
+@pytest.mark.parametrize(("value", "decimals", "pl", "en"), [
+    (1, 0, "one", "one"), (2, 0, "few", "other"), (4, 0, "few", "other"),
+    (5, 0, "many", "other"), (0, 0, "many", "other"), (11, 0, "many", "other"),
+    (12, 0, "many", "other"), (14, 0, "many", "other"), (21, 0, "many", "other"),
+    (22, 0, "few", "other"), (104, 0, "few", "other"), (112, 0, "many", "other"),
+    (23716, 0, "many", "other"), (2.5, 1, "other", "other"), (1.5, 2, "other", "other"),
+    # As shown: 2.04 at one decimal is "2", 0.999 at two is "1".
+    (2.04, 1, "few", "other"), (0.999, 2, "one", "one"), (-3, 0, "few", "other"),
+])
+def test_plural_category_follows_cldr_for_the_figure_as_shown(value, decimals, pl, en):
+    assert plural_category(value, decimals, "pl") == pl
+    assert plural_category(value, decimals, "en") == en
+
+
+def test_units_agree_with_the_number_before_them():
+    with translation.override("pl"):
+        forms = unit_forms("głosy")
+        shown = [unit_after(v, 1, "głosy", forms) for v in (1, 3, 5, 12, 22, 2.5)]
+        assert shown == ["głos", "głosy", "głosów", "głosów", "głosy", "głosu"]
+        assert unit_after(7, 0, "osoby", unit_forms("osoby")) == "osób"
+        assert unit_after(5, 0, "szt.", unit_forms("szt.")) == "szt."
+        assert unit_after(None, 0, "głosy", forms) == ""
+    with translation.override("en"):
+        forms = unit_forms("głosy")
+        assert [unit_after(v, 1, "votes", forms) for v in (1, 2, 1.5)] == [
+            "vote", "votes", "votes"]
+    assert set(UNIT_FORMS["głosy"]["pl"]) == {"one", "few", "many", "other"}
+
+
+def test_discrepancy_figures_and_difference_carry_the_agreeing_unit():
+    from django.template.loader import render_to_string  # noqa: PLC0415
+
+    d = {"figures": [{"source": "A", "value": 5, "shown": True},
+                     {"source": "B", "value": 22, "shown": False}],
+         "difference": 17, "allowed": None, "reviewed": False}
+    with translation.override("pl"):
+        html = render_to_string("portal/_discrepancy.html", {
+            "d": d, "unit": "głosy", "unit_forms": unit_forms("głosy"),
+            "decimals": 0})
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+    assert "A : 5 głosów" in text and "B : 22 głosy" in text
+    assert "17 głosów" in text
 
 
 def test_catalogue_shows_the_quality_score_of_the_layer_checks():

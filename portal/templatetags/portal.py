@@ -7,6 +7,8 @@ from django.utils.formats import number_format
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from portal import text
+
 register = template.Library()
 
 
@@ -20,6 +22,14 @@ def figure(value, decimals=2):
     if rounded == int(rounded):
         rounded = int(rounded)
     return number_format(rounded, force_grouping=abs(rounded) >= 10000)
+
+
+@register.simple_tag
+def unit_after(value, decimals, unit, forms=None):
+    """" <unit>" after a figure, in the form that agrees with it ("5 głosów"); "" without a
+    unit or a value."""
+    shown = text.unit_after(value, decimals, unit, forms)
+    return f" {shown}" if shown else ""
 
 
 @register.filter

@@ -91,6 +91,15 @@ def _digits(text):
     return re.sub(r"\D", "", text)
 
 
+def _votes(value):
+    """ "głosy" as it follows a whole number in Polish: 1 głos; 2-4 głosy, but 12-14 głosów;
+    otherwise głosów."""
+    n = round(value)
+    if n == 1:
+        return "głos"
+    return "głosy" if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14) else "głosów"
+
+
 def test_map_draws_precincts_in_legend_colours_light_and_offline(live_url, artifacts):
     code, areas = "schools-per-km2", "obwody-glosowania"
     legend = _legend(live_url, code, areas)
@@ -147,6 +156,7 @@ def test_clicking_an_area_opens_the_panel_with_its_value_and_rank(live_url, arti
     code, areas, period, slug = "budget-votes", "okregi-wyborcze", "2016", "okreg-2"
     area_id = _area_id(slug)
     expected = _value(code, area_id, period)
+    expected_2017 = _value(code, area_id, "2017")
     others = [_value(code, f.id, period) for f in Feature.objects.filter(layer__slug=areas)]
     rank = 1 + sum(1 for v in others if v is not None and v > expected)  # higher is better
     # Every database read happens before the browser starts: Playwright's sync API runs an
@@ -169,6 +179,13 @@ def test_clicking_an_area_opens_the_panel_with_its_value_and_rank(live_url, arti
         assert pg.foreign_requests == []
     assert title == "Okręg 2"
     assert _digits(value) == str(round(expected))
+    # The unit agrees with the whole number before it, in the value and in the trend.
+    assert value.endswith(" " + _votes(expected))
+    for year, votes in (("2016", expected), ("2017", expected_2017)):
+        shown = re.search(year + r": ([\d\s]+?) (\w+)", panel)
+        assert _digits(shown.group(1)) == str(round(votes))
+        assert shown.group(2) == _votes(votes)
+    assert _votes(expected) != _votes(expected_2017)  # both forms are checked
     assert shown_rank.startswith(f"{rank} z 5")
     assert "2016:" in panel and "2017:" in panel  # trend over the two editions
     assert "Budżet Obywatelski" in panel  # the source

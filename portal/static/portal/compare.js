@@ -24,7 +24,8 @@
         maintainAspectRatio: false, animation: false,
         plugins: { tooltip: { callbacks: { label: function (c) {
           return c.raw === null ? d.noData : Number(c.raw).toLocaleString(LANG,
-            { maximumFractionDigits: r.decimals }) + (r.unit ? " " + r.unit : "");
+            { maximumFractionDigits: r.decimals }) +
+            window.sdiUnitAfter(c.raw, r.decimals, r.unit, r.unit_forms, LANG);
         } } } },
         scales: { y: { beginAtZero: true } }
       }

@@ -60,8 +60,8 @@
       { maximumFractionDigits: decimals, minimumFractionDigits: 0 });
   }
   function withUnit(value, ind) {
-    return fmt(value, ind.decimals) + (value !== null && value !== undefined && ind.unit ?
-      " " + ind.unit : "");
+    return fmt(value, ind.decimals) +
+      window.sdiUnitAfter(value, ind.decimals, ind.unit, ind.unit_forms, LANG);
   }
   function tpl(s, values) {
     return s.replace(/%\((\w+)\)s/g, function (_, k) { return values[k]; });

@@ -53,7 +53,8 @@
       responsive: false, animation: false,
       plugins: { legend: { display: false },
         tooltip: { callbacks: { label: function (c) {
-          return c.dataset.label + ": " + f(c.raw) + (ind.unit ? " " + ind.unit : "");
+          return c.dataset.label + ": " + f(c.raw) +
+            window.sdiUnitAfter(c.raw, ind.decimals, ind.unit, ind.unit_forms, LANG);
         } } } },
       scales: { x: { display: false },
         y: { beginAtZero: true, ticks: { font: { size: 9 }, maxTicksLimit: 3 } } }
