@@ -20,6 +20,7 @@ it, /metrics shows the one process that answered (fine for `runserver` and tests
 import os
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 from django.db import connections
 from django.http import HttpResponse
@@ -126,6 +127,27 @@ def _scrape_database_state() -> None:
             DB_BACKENDS.labels(alias, "unreachable").set(1)
 
 
+def forget_dead_workers(directory: str) -> None:
+    """Remove the "live" gauges of worker processes that are gone. gunicorn does it as a worker
+    exits (child_exit in deploy/gunicorn.conf.py); granian, which runs the tile service, has no
+    such hook, so a crashed and respawned tile worker's gauges would count until a restart.
+    Every worker shares the scraped one's process namespace (one container, one host)."""
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def metrics_view(request):
     # nginx does not pass /metrics through (deploy/nginx.conf); a scraper that reaches the web
     # port from elsewhere can be made to present a token.
@@ -134,7 +156,8 @@ def metrics_view(request):
                                            f"Bearer {token}"):
         return HttpResponse("metrics need a token\n", status=401, content_type="text/plain")
     _scrape_database_state()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        forget_dead_workers(directory)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:

@@ -206,6 +206,39 @@ def test_metrics_report_latency_per_endpoint_and_the_tile_cache(client, monkeypa
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
 
 
+_RECORD_GAUGE = """
+import sys, time
+from prometheus_client import Gauge
+Gauge("sdi_db_connections_open", "open", ["alias"], multiprocess_mode="livesum").labels(
+    "default").set(1)
+print("set", flush=True)
+if sys.argv[1] == "stay":
+    time.sleep(60)
+"""
+
+
+def test_metrics_forget_the_live_gauges_of_dead_workers(client, monkeypatch, tmp_path):
+    # Two real worker processes write their gauge into the metrics directory (as the tile
+    # service's granian workers do); one exits without clean-up, as a crashed worker would.
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    alive = subprocess.Popen([sys.executable, "-c", _RECORD_GAUGE, "stay"], env=env,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert alive.stdout.readline().strip() == "set"
+        dead = subprocess.run([sys.executable, "-c", _RECORD_GAUGE, "exit"], env=env,
+                              check=True, capture_output=True)
+        assert dead.stdout.strip() == b"set"
+        assert len(list(tmp_path.glob("gauge_livesum_*.db"))) == 2
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+        text = client.get("/metrics").content.decode()
+        assert 'sdi_db_connections_open{alias="default"} 1.0' in text
+        assert [p.name for p in tmp_path.glob("gauge_livesum_*.db")] == [
+            f"gauge_livesum_{alive.pid}.db"]
+    finally:
+        alive.kill()
+        alive.wait()
+
+
 def test_readyz_reports_database_migrations_and_cache(client):
     body = client.get("/readyz").json()
     assert body == {"status": "ok",
