@@ -33,12 +33,14 @@ UNITS = {
 # Units that agree with the number before them ("1 głos", "3 głosy", "5 głosów", "2,5 głosu"):
 # their forms by plural category of the Unicode CLDR, the categories the browser's
 # Intl.PluralRules gives the page scripts (portal/static/portal/units.js). The other units are
-# abbreviations or symbols and do not change.
+# abbreviations or symbols and do not change. A plain count ("3 szt.") needs no word after the
+# number in English ("3", not "3 count"): its forms there are empty.
 UNIT_FORMS = {
     "głosy": {"pl": {"one": "głos", "few": "głosy", "many": "głosów", "other": "głosu"},
               "en": {"one": "vote", "other": "votes"}},
     "osoby": {"pl": {"one": "osoba", "few": "osoby", "many": "osób", "other": "osoby"},
               "en": {"one": "person", "other": "persons"}},
+    "szt.": {"en": {"one": "", "other": ""}},
 }
 
 
@@ -65,13 +67,14 @@ def plural_category(value: float, decimals: int, language: str) -> str:
 
 
 def unit_after(value, decimals: int, unit: str, forms: dict[str, str] | None) -> str:
-    """The unit as it follows the value: " 5 głosów" needs "głosów", not the stored "głosy"."""
+    """The unit as it follows the value: "5 głosów" needs "głosów", not the stored "głosy";
+    "" when nothing follows."""
     if not unit or value is None or value == "":
         return ""
     if not forms:
         return unit
     language = (get_language() or "pl").split("-")[0]
-    return forms.get(plural_category(value, decimals, language)) or forms.get("other") or unit
+    return forms.get(plural_category(value, decimals, language), forms.get("other", unit))
 
 
 # ISO 37120:2018 themes (and the catalogue's "Culture"), stored in English.

@@ -612,6 +612,7 @@ def test_units_and_themes_are_translated():
     assert forms_pl["budget-votes"]["many"] == "głosów" and forms_en["budget-votes"] == {
         "one": "vote", "other": "votes"}
     assert forms_pl["libraries"] is None  # an abbreviation: shown as stored
+    assert forms_en["libraries"] == {"one": "", "other": ""}  # nothing after a count
     assert "Edukacja" in Client().get("/data/placowki-oswiatowe/").content.decode()
     assert "Education" in en_client().get("/data/placowki-oswiatowe/").content.decode()
 
@@ -642,6 +643,7 @@ def test_units_agree_with_the_number_before_them():
         forms = unit_forms("głosy")
         assert [unit_after(v, 1, "votes", forms) for v in (1, 2, 1.5)] == [
             "vote", "votes", "votes"]
+        assert unit_after(3, 0, "count", unit_forms("szt.")) == ""  # "3", not "3 count"
     assert set(UNIT_FORMS["głosy"]["pl"]) == {"one", "few", "many", "other"}
 
 

@@ -282,6 +282,15 @@ def test_language_switch_changes_the_legend_title_and_keeps_the_view(live_url, a
         assert "areas=obwody-glosowania" in pg.url
         assert "no data" in pg.locator("#legend-items li.nodata").inner_text()
         assert "Indicator" in pg.locator(".panel").inner_text()
+        # English units after figures, from the page's own indicator list: "1 vote", "2 votes",
+        # and nothing after a plain count ("3", not "3 count").
+        units = pg.evaluate("""() => {
+            const inds = JSON.parse(document.getElementById("map-config").textContent)
+                .indicators;
+            const after = (code, v) => { const i = inds.find(x => x.code === code);
+                return sdiUnitAfter(v, i.decimals, i.unit, i.unit_forms, "en"); };
+            return [after("budget-votes", 1), after("budget-votes", 2),
+                    after("libraries", 3)]; }""")
         # And back, to the very address the browser holds an English copy of (public for the
         # pages' cache lifetime): Vary: Cookie makes it ask again.
         english_address = pg.url.split("#")[0]
@@ -294,6 +303,7 @@ def test_language_switch_changes_the_legend_title_and_keeps_the_view(live_url, a
         assert "areas=obwody-glosowania" in pg.url
         assert pg.foreign_requests == []
     assert title.startswith(ind.name_en) and "[per km²]" in title
+    assert units == [" vote", " votes", ""]
 
 
 def test_bad_address_is_explained_and_the_map_falls_back(live_url, artifacts):
