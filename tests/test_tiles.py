@@ -15,6 +15,7 @@ from indicators.classify import class_of, legend
 from indicators.models import Indicator, IndicatorValue
 from layers.models import Feature, Layer
 from tests.live_users import committed, live_user
+from tests.servers import live_gunicorn
 from tiles import queries
 from tiles.params import TileCoord
 
@@ -522,6 +523,36 @@ def test_gunicorn_serves_tiles(live_url):
         urllib.request.urlopen(f"{live_url}/tiles/biblioteki/99/0/0.pbf")
     assert bad.value.code == 400
     assert b"between 0 and 22" in bad.value.read()
+
+
+def test_a_migration_changing_a_looked_up_column_does_not_break_running_servers(
+        kielce, django_db_blocker):
+    """The layer lookup is a statement prepared once per persistent connection; a migration
+    that changes the type of a column it returns makes PostgreSQL refuse the old plan ("cached
+    plan must not change result type"). A running server prepares it again instead of
+    failing (the shared live server closes its connections after each request: not here)."""
+    z, x, y = tile_of(*CENTRE, 12)
+
+    def statuses(url, n=12):
+        out = []
+        for _ in range(n):  # enough to reach each worker thread's connection
+            try:
+                with urllib.request.urlopen(f"{url}/tiles/biblioteki/{z}/{x}/{y}.pbf") as r:
+                    out.append(r.status)
+            except urllib.error.HTTPError as e:
+                out.append(e.code)
+        return out
+
+    with django_db_blocker.unblock(), live_gunicorn(
+            "test-gunicorn-persistent.log", {"DB_CONN_MAX_AGE": "600"},
+            workers=1, threads=2) as url, committed() as cur:
+        assert set(statuses(url)) == {200}
+        cur.execute("ALTER TABLE layers_layer ALTER COLUMN tile_maxzoom TYPE integer")
+        try:
+            assert set(statuses(url)) == {200}
+        finally:
+            cur.execute("ALTER TABLE layers_layer ALTER COLUMN tile_maxzoom TYPE smallint")
+        assert set(statuses(url)) == {200}
 
 
 def test_tiles_short_middleware_chain_keeps_headers_and_staff_access(live_url):

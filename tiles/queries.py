@@ -11,7 +11,7 @@ import json
 import weakref
 from dataclasses import dataclass
 
-from django.db.utils import InterfaceError, OperationalError
+from django.db.utils import InterfaceError, NotSupportedError, OperationalError
 
 # Reads go where sdi.routers says: the replica for anonymous requests when there is one.
 from sdi.routers import read_connection as connection
@@ -158,6 +158,26 @@ def fetch(sql: str, params, rows: bool = False, prepared: tuple[str, str] | None
 
 def _run_prepared(name: str, arg_types: str, *, sql: str, args: list, rows: bool = False,
                   settings: str = _SETTINGS):
+    try:
+        return _execute_prepared(name, arg_types, sql=sql, args=args, rows=rows,
+                                 settings=settings)
+    except NotSupportedError as e:
+        # "cached plan must not change result type": a migration changed a column the
+        # statement returns (the layer lookup's), and PostgreSQL does not plan it again by
+        # itself. Prepare it anew, once. Inside a transaction the failure has aborted it: no.
+        if getattr(e.__cause__, "pgcode", None) != "0A000" or connection.in_atomic_block:
+            raise
+        raw = connection.connection
+        if name in _prepared.get(raw, ()):
+            with raw.cursor() as cur:
+                cur.execute(f"DEALLOCATE {name}")
+            _prepared[raw].discard(name)
+        return _execute_prepared(name, arg_types, sql=sql, args=args, rows=rows,
+                                 settings=settings)
+
+
+def _execute_prepared(name: str, arg_types: str, *, sql: str, args: list, rows: bool,
+                      settings: str):
     connection.ensure_connection()
     raw = connection.connection
     done = _prepared.setdefault(raw, set())
