@@ -545,8 +545,9 @@ def main() -> None:
     # 1. Raw SQL, three ways. The expected feature counts come from its tiles.
     raw = {}
     raw_tiles = {}
+    statements_of = {}
     for group, reqs in (("z10-13", low), ("z14-16", high)):
-        statements = raw_statements(layers, reqs)
+        statements = statements_of[group] = raw_statements(layers, reqs)
         for mode in ("plain", "prepared", "tuned"):
             rate, tiles = run_raw(db_url, statements, mode, rounds)
             raw[(group, mode)] = rate
@@ -583,13 +584,12 @@ def main() -> None:
         # and the idle one costs nothing meanwhile. The raw SQL's z10-13 limit is the one
         # measured here, next to ours.
         spent = {"ours": 0.0, "raw": 0.0}
-        low_statements = raw_statements(layers, low)
         for _ in range(rounds):
             rate, got = run_http(port, [paths[r] for r in low], 1,
                                  lambda: redis_flush(redis_port))
             spent["ours"] += len(low) / rate
             check("ours cold z10-13", low, got, expected)
-            rate, _ = run_raw(db_url, low_statements, best["z10-13"], 1)
+            rate, _ = run_raw(db_url, statements_of["z10-13"], best["z10-13"], 1)
             spent["raw"] += len(low) / rate
         ours[("cold", "z10-13")] = len(low) * rounds / spent["ours"]
         limit["z10-13"] = len(low) * rounds / spent["raw"]

@@ -12,7 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.utils import timezone
-from django.utils.translation import get_language
 
 from indicators import models as indicator_models
 from indicators import queries as iq
@@ -21,10 +20,7 @@ from indicators.models import Indicator, IndicatorValue
 from layers.models import Layer
 from portal import areas as area_lib
 from portal import text
-
-
-def lang() -> str:
-    return (get_language() or "pl")[:2]
+from portal.text import lang
 
 
 def localized(obj, field_name: str) -> str:

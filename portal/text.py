@@ -44,10 +44,15 @@ UNIT_FORMS = {
 }
 
 
+def lang() -> str:
+    """The visitor's language: "pl" or "en"."""
+    return (get_language() or "pl")[:2]
+
+
 def unit_forms(stored: str) -> dict[str, str] | None:
     """The unit's forms in the visitor's language; None when it does not change."""
     forms = UNIT_FORMS.get(stored, {})
-    return forms.get((get_language() or "pl").split("-")[0])
+    return forms.get(lang())
 
 
 def plural_category(value: float, decimals: int, language: str) -> str:
@@ -73,8 +78,7 @@ def unit_after(value, decimals: int, unit: str, forms: dict[str, str] | None) ->
         return ""
     if not forms:
         return unit
-    language = (get_language() or "pl").split("-")[0]
-    return forms.get(plural_category(value, decimals, language), forms.get("other", unit))
+    return forms.get(plural_category(value, decimals, lang()), forms.get("other", unit))
 
 
 # ISO 37120:2018 themes (and the catalogue's "Culture"), stored in English.

@@ -20,7 +20,8 @@ from layers.city import read_config
 from layers.models import Layer
 from portal import areas as area_lib
 from portal import catalogue, queries, text
-from portal.queries import lang, localized
+from portal.queries import localized
+from portal.text import lang
 from sdi.language import shared_page
 
 # Okabe & Ito's colour-blind-safe qualitative palette, for the overlay layers' points.
