@@ -65,6 +65,33 @@ def _endpoint(request) -> str:
     return "/" + (match.route or match.view_name or "unknown")
 
 
+def begin_request(given_id: str) -> tuple[str, contextvars.Token]:
+    """The request's id (the proxy's X-Request-ID when it looks sane, else a new one), set for
+    the log records written while it runs; end_request() with the token undoes it."""
+    rid = given_id if _VALID_ID.match(given_id) else uuid.uuid4().hex
+    return rid, _request_id.set(rid)
+
+
+def end_request(token: contextvars.Token, *, method: str, path: str, status: int,
+                seconds: float, endpoint: str, remote_addr: str) -> None:
+    """Metrics and the request log line, then the request id is unset."""
+    try:
+        metrics.observe_request(endpoint, method, status, seconds)
+        metrics.record_db_connections()
+        request_log.info(
+            "%s %s %s", method, path, status,
+            extra={"method": method, "path": path, "status": status,
+                   "duration_ms": round(seconds * 1000, 2), "endpoint": endpoint,
+                   "remote_addr": remote_addr})
+    finally:
+        _request_id.reset(token)
+
+
+def forget_request(token: contextvars.Token) -> None:
+    """Unset the request id without counting or logging the request (someone else answers)."""
+    _request_id.reset(token)
+
+
 class RequestObservabilityMiddleware:
     """First in the chain: sees every response, including those of other middleware."""
 
@@ -72,9 +99,7 @@ class RequestObservabilityMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        given = request.headers.get("X-Request-ID", "")
-        rid = given if _VALID_ID.match(given) else uuid.uuid4().hex
-        token = _request_id.set(rid)
+        rid, token = begin_request(request.headers.get("X-Request-ID", ""))
         request.request_id = rid
         start = time.perf_counter()
         status = 500
@@ -84,13 +109,6 @@ class RequestObservabilityMiddleware:
             response["X-Request-ID"] = rid
             return response
         finally:
-            seconds = time.perf_counter() - start
-            endpoint = _endpoint(request)
-            metrics.observe_request(endpoint, request.method, status, seconds)
-            metrics.record_db_connections()
-            request_log.info(
-                "%s %s %s", request.method, request.path, status,
-                extra={"method": request.method, "path": request.path, "status": status,
-                       "duration_ms": round(seconds * 1000, 2), "endpoint": endpoint,
-                       "remote_addr": request.META.get("REMOTE_ADDR", "")})
-            _request_id.reset(token)
+            end_request(token, method=request.method, path=request.path, status=status,
+                        seconds=time.perf_counter() - start, endpoint=_endpoint(request),
+                        remote_addr=request.META.get("REMOTE_ADDR", ""))

@@ -175,13 +175,27 @@ def _replica_usable() -> bool:
         return False
 
 
+def choose_reads(request) -> str:
+    """Where a request reads: the replica when the request may and the replica is usable."""
+    return REPLICA if not _reads_from_primary(request) and _replica_usable() else PRIMARY
+
+
+def set_reads(alias: str) -> contextvars.Token:
+    """Reads go to `alias` until reset_reads(token): for tiles.wsgi, which answers tile
+    requests without this middleware."""
+    return _read_alias.set(alias)
+
+
+def reset_reads(token: contextvars.Token) -> None:
+    _read_alias.reset(token)
+
+
 class ReplicaRoutingMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        use_replica = not _reads_from_primary(request) and _replica_usable()
-        tokens = _read_alias.set(REPLICA if use_replica else PRIMARY), _wrote.set(False)
+        tokens = _read_alias.set(choose_reads(request)), _wrote.set(False)
         try:
             response = self.get_response(request)
             wrote = _wrote.get()

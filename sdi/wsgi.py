@@ -1,5 +1,6 @@
 """The WSGI application: Django, with tile requests sent through a shorter middleware chain
-(settings.TILES_MIDDLEWARE) than pages and APIs get."""
+(settings.TILES_MIDDLEWARE) than pages and APIs get, behind tiles.wsgi.PlainTiles, which
+answers plain public layer tiles without Django's request cycle."""
 
 import os
 
@@ -28,7 +29,9 @@ class TilesHandler(WSGIHandler):
 class Application:
     def __init__(self):
         self.django = get_wsgi_application()
-        self.tiles = TilesHandler()
+        from tiles.wsgi import PlainTiles  # needs the apps loaded: after django.setup()
+
+        self.tiles = PlainTiles(TilesHandler())
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith(TILES_PREFIX):

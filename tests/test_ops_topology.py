@@ -9,6 +9,7 @@ the folder at the end. Marker `topology` (make test runs it; deselect with
 """
 
 import http.cookiejar
+import itertools
 import json
 import os
 import re
@@ -323,14 +324,23 @@ def test_reads_go_to_the_replica_and_an_editor_reads_their_own_write(topology):
         time.sleep(0.2)
 
 
+_FRESH = itertools.count()
+
+
 def _sweep(topology, n: int = 30, start: int = 0) -> list[int]:
-    """Anonymous reads that reach the database: uncached tiles, pages, OGC items, the API."""
+    """Anonymous reads that reach the database: uncached tiles, pages, OGC items, the API.
+    Half the tiles have a query string (Django's tile view answers them), half are plain
+    (tiles.wsgi answers them), each at an address nginx has not cached yet."""
     statuses = []
     x0, y0 = tile_xy(*KIELCE, 15)
+    x16, y16 = tile_xy(*KIELCE, 16)
     for i in range(start, start + n):
         x, y = x0 + i % 6 - 3, y0 + i // 6 % 6 - 3
         statuses.append(get(topology.web + f"/tiles/placowki-oswiatowe/15/{x}/{y}.pbf"
                             f"?sweep={time.time_ns()}")[0])
+        k = next(_FRESH)
+        statuses.append(get(topology.web + f"/tiles/placowki-oswiatowe/16/{x16 + k % 40 - 20}/"
+                            f"{y16 + k // 40 % 40 - 20}.pbf")[0])
     for path in ("/", "/api/indicators/", "/ogc/collections/biblioteki/items?f=json",
                  "/tiles/biblioteki.json"):
         statuses.append(get(topology.web + path)[0])
@@ -382,7 +392,8 @@ def test_primary_restart_errors_only_during_the_restart_then_recovers(topology):
 
     def hammer():
         while not stop.is_set():
-            for path in ("/api/indicators/", "/tiles/biblioteki.json", "/readyz"):
+            for path in ("/api/indicators/", "/tiles/biblioteki.json", "/readyz",
+                         district_tile(12)):
                 try:
                     status = get(topology.web + path, sticky, timeout=15)[0]
                 except OSError:

@@ -55,14 +55,27 @@ def is_staff(request: HttpRequest) -> bool:
     return permissions.is_staff(permissions.request_user(request))
 
 
+def _lookup(slugs: list[str], with_schema: bool) -> dict[str, TileLayer]:
+    sql = _LOOKUP.format(schema=", schema" if with_schema else "")
+    name = "tiles_lookup_schema" if with_schema else "tiles_lookup"
+    rows = queries.fetch(sql, [slugs], rows=True, prepared=(name, "text[]"))
+    return {la.slug: la for la in (TileLayer(*row) for row in rows)}
+
+
 def tile_layers(request: HttpRequest, slugs: list[str],
                 with_schema: bool = False) -> tuple[list[TileLayer], bool]:
     """visible_layers() for tile requests, as TileLayer rows."""
-    sql = _LOOKUP.format(schema=", schema" if with_schema else "")
-    name = "tiles_lookup_schema" if with_schema else "tiles_lookup"
-    found = [TileLayer(*row) for row in queries.fetch(sql, [slugs], rows=True,
-                                                      prepared=(name, "text[]"))]
-    return _check_visible(request, slugs, {la.slug: la for la in found})
+    return _check_visible(request, slugs, _lookup(slugs, with_schema))
+
+
+def public_tile_layers(slugs: list[str]) -> list[TileLayer] | None:
+    """The layers named, in order, when every one of them exists and is public; else None
+    (the caller then leaves the request to the view, which knows who is asking)."""
+    by_slug = _lookup(slugs, False)
+    found = [by_slug.get(s) for s in slugs]
+    if any(la is None or la.visibility != Layer.Visibility.PUBLIC for la in found):
+        return None
+    return found
 
 
 def visible_layers(request: HttpRequest, slugs: list[str],

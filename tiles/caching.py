@@ -36,8 +36,8 @@ def etag_for(key: str) -> str:
     return f'"{key.removeprefix("tiles:")[:32]}"'
 
 
-def not_modified(request: HttpRequest, etag: str) -> bool:
-    header = request.headers.get("If-None-Match")
+def not_modified(header: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header value names the tile's ETag."""
     if not header:
         return False
     # If-None-Match uses the weak comparison: W/"x" matches "x".
@@ -184,32 +184,44 @@ def _build_once(key: str, lock: str, locked: bool | None, build: Callable[[], by
             return tile
 
 
+def tile_answer(if_none_match: str | None, key: str,
+                build: Callable[[], bytes]) -> tuple[int, str, bytes]:
+    """(status, ETag, body): 200 with the tile, 204 when it is empty, 304 when the client
+    already has it."""
+    etag = etag_for(key)
+    if not_modified(if_none_match, etag):
+        return 304, etag, b""
+    tile = cached_tile(key, build)
+    return (200 if tile else 204), etag, tile
+
+
 def tile_response(request: HttpRequest, key: str, build: Callable[[], bytes], *,
                   public: bool = True) -> HttpResponse:
-    """200 with the tile, 204 when it is empty, 304 when the client already has it."""
-    etag = etag_for(key)
-    if not_modified(request, etag):
-        response = HttpResponse(status=304)
+    status, etag, tile = tile_answer(request.headers.get("If-None-Match"), key, build)
+    if status == 200:
+        response = HttpResponse(tile, content_type=MVT_CONTENT_TYPE)
     else:
-        tile = cached_tile(key, build)
-        if tile:
-            response = HttpResponse(tile, content_type=MVT_CONTENT_TYPE)
-        else:
-            response = HttpResponse(status=204)
-    if response.status_code != 200:
+        response = HttpResponse(status=status)
         del response["Content-Type"]
     response["ETag"] = etag
     add_cache_headers(response, public=public)
     return response
 
 
-def add_cache_headers(response: HttpResponse, *, public: bool) -> None:
+def cache_headers(*, public: bool) -> list[tuple[str, str]]:
+    """Cache-Control and, for public answers, CORS: the headers every tile answer carries
+    (tiles.wsgi sends them without a Django response)."""
     if public:
-        response["Cache-Control"] = f"public, max-age={MAX_AGE}"
         # Maps on other sites (and the OGC clients the SDI serves) fetch tiles cross-origin.
-        response["Access-Control-Allow-Origin"] = "*"
-    else:
-        # A staff-only layer must not be kept by shared caches, and its answer depends on who
-        # asks.
-        response["Cache-Control"] = f"private, max-age={MAX_AGE}"
+        return [("Cache-Control", f"public, max-age={MAX_AGE}"),
+                ("Access-Control-Allow-Origin", "*")]
+    # A staff-only layer must not be kept by shared caches.
+    return [("Cache-Control", f"private, max-age={MAX_AGE}")]
+
+
+def add_cache_headers(response: HttpResponse, *, public: bool) -> None:
+    for name, value in cache_headers(public=public):
+        response[name] = value
+    if not public:
+        # Its answer depends on who asks.
         patch_vary_headers(response, ["Cookie", "Authorization"])
