@@ -3,6 +3,7 @@
 # /tiles/ traffic that nginx sends here. A cold tile request spends a third of its Python time
 # in the server itself; under gunicorn's gthread loop that was ~0.4 ms more CPU per tile than
 # under granian (bench/tiles.py, README "Vector tiles"). Everything else stays on gunicorn.
+# Plain public layer tiles are answered by tiles.wsgi.PlainTiles in front of Django (sdi.wsgi).
 #
 #   TILES_BIND      host:port (default 0.0.0.0:8001)
 #   TILES_WORKERS   processes (default 4)      TILES_THREADS   threads per process (default 4)

@@ -74,7 +74,8 @@ MIDDLEWARE = [
 # /tiles/ is most of the traffic and only ever answers GET with a tile or JSON: sdi.wsgi runs it
 # through this shorter chain (no CSRF, messages, language, login limits or frame options, which
 # only pages and forms need), which nearly halves Django's per-tile cost (bench/tiles.py). Its
-# sessions and auth are kept for staff-only layers.
+# sessions and auth are kept for staff-only layers. Plain public layer tiles skip even this:
+# tiles.wsgi answers them as this chain would (and stands aside if the chain is changed).
 TILES_MIDDLEWARE = [
     "sdi.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
