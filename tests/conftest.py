@@ -32,6 +32,17 @@ def live_url(kielce, django_db_blocker):
         yield url
 
 
+@pytest.fixture
+def empty_cache():
+    """Tests roll back the database but not the cache: a layer version reused by the next test
+    would otherwise find this test's tiles."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -19,20 +19,11 @@ from tests.servers import live_gunicorn
 from tiles import queries
 from tiles.params import TileCoord
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 MVT = "application/vnd.mapbox-vector-tile"
 CENTRE = (20.63, 50.87)  # Kielce city centre, lon/lat
 KIELCE = {"west": 20.5, "east": 20.73, "south": 50.79, "north": 50.92}
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    # Tests roll back the database but not the cache: a version number reused by the next test
-    # would otherwise find this test's tiles.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:

@@ -23,14 +23,7 @@ from tests.servers import free_port, live_gunicorn
 from tests.test_tiles import CENTRE, decode, get_tile, ids, tile_of
 from tiles import caching
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 
 # --- exact invalidation ----------------------------------------------------------------------

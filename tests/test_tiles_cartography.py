@@ -6,7 +6,6 @@ import math
 import mapbox_vector_tile
 import pytest
 from django.contrib.gis.geos import Point
-from django.core.cache import cache
 from django.db import connection
 from pyproj import Geod
 from shapely.geometry import Polygon as ShapelyPolygon
@@ -19,14 +18,7 @@ from tests.test_tiles import CENTRE, decode, get_tile, ids, tile_bbox, tile_of
 from tests.test_tiles_options import city_tiles
 from tiles import queries
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 
 def set_tiles(slug: str, **fields) -> Layer:

@@ -25,14 +25,7 @@ from sdi.wsgi import TilesHandler
 from tests.test_tiles import CENTRE, tile_of
 from tiles import wsgi
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 
 @pytest.fixture(autouse=True)
