@@ -224,10 +224,17 @@ def test_staff_only_layers_are_left_to_django_and_stay_hidden(admin_user):
 
 
 def test_plain_http_is_left_to_django_when_https_is_enforced():
-    with override_settings(SECURE_SSL_REDIRECT=True):
+    # As in production (docker-compose.yml): redirects on, only the site's own host allowed.
+    with override_settings(SECURE_SSL_REDIRECT=True, SECURE_HSTS_SECONDS=3600,
+                           SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+                           ALLOWED_HOSTS=["testserver"]):
         plain, ours, handed_on = both(environ(tile()))
-    assert handed_on == 1 and plain[0].startswith("301")
-    assert_same(plain, ours)
+        assert handed_on == 1 and plain[0].startswith("301")
+        assert_same(plain, ours)
+        plain, ours, handed_on = both(environ(tile(), x_forwarded_proto="https"))
+        assert handed_on == 0 and plain[0] == "200 OK"
+        assert "Strict-Transport-Security" in dict(plain[1])
+        assert_same(plain, ours)
 
 
 def test_a_failure_here_is_answered_by_django_and_logged(monkeypatch, caplog):

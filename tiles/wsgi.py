@@ -54,14 +54,16 @@ _STATUS = {200: "200 OK", 204: "204 No Content", 304: "304 Not Modified"}
 
 
 def _added_headers(secure: bool) -> list[tuple[str, str]]:
-    """The headers the CORS and security middleware add to a same-origin tile answer."""
+    """The headers the CORS and security middleware add to a same-origin tile answer (their
+    response halves only: the security middleware's request half is the HTTPS redirect, and
+    plain HTTP goes to Django when that is on)."""
     request = WSGIRequest({"REQUEST_METHOD": "GET", "PATH_INFO": "/tiles/a/0/0/0.pbf",
                            "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "https" if secure
-                           else "http", "SERVER_NAME": "localhost", "SERVER_PORT": "80"})
+                           else "http"})
     response = HttpResponse()
     before = set(response.headers)
-    CorsMiddleware(lambda r: response)(request)
-    SecurityMiddleware(lambda r: response)(request)
+    CorsMiddleware(lambda r: response).add_response_headers(request, response)
+    SecurityMiddleware(lambda r: response).process_response(request, response)
     return [(k, v) for k, v in response.items() if k not in before]
 
 
