@@ -252,10 +252,12 @@ def test_a_failure_here_is_answered_by_django_and_logged(monkeypatch, caplog):
     assert len(failure) == 1 and "lookup failed" in failure[0].exc_text
 
 
-def test_another_middleware_chain_turns_the_short_path_off():
+def test_another_middleware_chain_turns_the_short_path_off(caplog):
     with override_settings(TILES_MIDDLEWARE=["sdi.observability.RequestObservabilityMiddleware"]):
         django = Counting()
-        app = wsgi.PlainTiles(django)
+        with caplog.at_level(logging.WARNING, logger="sdi.tiles"):
+            app = wsgi.PlainTiles(django)
     assert not app.enabled
+    assert "every tile request goes through Django" in caplog.text
     call(app, environ(tile()))
     assert django.calls == 1

@@ -73,6 +73,9 @@ class PlainTiles:
     def __init__(self, django):
         self.django = django
         self.enabled = list(settings.TILES_MIDDLEWARE) == _STOOD_IN_FOR
+        if not self.enabled:
+            log.warning("settings.TILES_MIDDLEWARE is not the chain tiles.wsgi stands in for: "
+                        "every tile request goes through Django (slower, same answers)")
         self.endpoint = "/" + resolve("/tiles/a/0/0/0.pbf").route
         self.added = {secure: _added_headers(secure) for secure in (False, True)}
 
