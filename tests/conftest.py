@@ -9,6 +9,7 @@ that has to commit (to be seen by the live server) restores what it changed itse
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 
 from tests.servers import live_gunicorn
@@ -36,8 +37,6 @@ def live_url(kielce, django_db_blocker):
 def empty_cache():
     """Tests roll back the database but not the cache: a layer version reused by the next test
     would otherwise find this test's tiles."""
-    from django.core.cache import cache
-
     cache.clear()
     yield
     cache.clear()

@@ -78,6 +78,7 @@ class PlainTiles:
                         "every tile request goes through Django (slower, same answers)")
         self.endpoint = "/" + resolve("/tiles/a/0/0/0.pbf").route
         self.added = {secure: _added_headers(secure) for secure in (False, True)}
+        self.redirect = settings.SECURE_SSL_REDIRECT  # read once, as SecurityMiddleware does
 
     def __call__(self, environ, start_response):
         match = self._plain(environ)
@@ -102,7 +103,7 @@ class PlainTiles:
         start = time.perf_counter()
         request = WSGIRequest(environ)
         secure = request.is_secure()
-        if (settings.SECURE_SSL_REDIRECT and not secure) \
+        if (self.redirect and not secure) \
                 or settings.SESSION_COOKIE_NAME in request.COOKIES:
             return None
         try:
