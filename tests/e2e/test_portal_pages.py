@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from indicators.models import IndicatorValue
 from layers.models import Feature, Layer
@@ -95,8 +96,11 @@ def test_dataset_page_preview_map_and_copy_buttons(live_url, artifacts):
         tiles = pg.evaluate("""performance.getEntriesByType("resource").map(e => e.name)
                                .filter(n => n.includes("/tiles/placowki-oswiatowe/"))""")
         assert tiles
+        pg.context.grant_permissions(["clipboard-read", "clipboard-write"])
         pg.click('button[data-copy="url-ogc"]')
-        assert f"{live_url}/ogc" in pg.locator("#copy-status").inner_text()
+        # The status is written when the (asynchronous) clipboard write settles.
+        expect(pg.locator("#copy-status")).to_contain_text(f"{live_url}/ogc")
+        assert pg.evaluate("navigator.clipboard.readText()") == f"{live_url}/ogc"
         ld = json.loads(pg.locator('script[type="application/ld+json"]').text_content())
         assert ld["@type"] == "Dataset"
         assert pg.foreign_requests == []
