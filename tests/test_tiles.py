@@ -546,6 +546,25 @@ def test_a_migration_changing_a_looked_up_column_does_not_break_running_servers(
         assert set(statuses(url)) == {200}
 
 
+def test_tiles_carry_their_length_on_both_paths_not_chunked(live_url):
+    """Plain requests (the front door) and cross-origin ones (Django) alike: the length is
+    sent, so HEAD tells the size and gunicorn does not chunk the body."""
+    z, x, y = tile_of(*CENTRE, 13)
+    path = f"{live_url}/tiles/okregi-wyborcze,biblioteki/{z}/{x}/{y}.pbf"
+    sizes = set()
+    for headers in ({}, {"Origin": "https://example.org"}):
+        with urllib.request.urlopen(urllib.request.Request(path, headers=headers)) as r:
+            body = r.read()
+            assert r.headers["Content-Length"] == str(len(body))
+            assert r.headers["Transfer-Encoding"] is None
+            sizes.add(len(body))
+        head = urllib.request.Request(path, headers=headers, method="HEAD")
+        with urllib.request.urlopen(head) as r:
+            assert r.read() == b""
+            assert r.headers["Content-Length"] == str(len(body))
+    assert len(sizes) == 1 and sizes.pop() > 0
+
+
 def test_tiles_short_middleware_chain_keeps_headers_and_staff_access(live_url):
     """Tiles run through settings.TILES_MIDDLEWARE on the production server (sdi.wsgi): the
     request id, CORS and security headers stay, no cookie is set, and a staff-only layer is

@@ -121,6 +121,7 @@ def test_plain_public_tiles_are_answered_here_as_django_answers_them(path, heade
     if status == "200 OK":
         layers = path.split("/")[2].split(",")
         assert list(mapbox_vector_tile.decode(plain[2])) == layers
+        assert dict(plain[1])["Content-Length"] == str(len(plain[2]))
     given = headers.get("X-Request-ID")
     if given:
         assert ("X-Request-ID", given) in plain[1]

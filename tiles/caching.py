@@ -200,6 +200,8 @@ def tile_response(request: HttpRequest, key: str, build: Callable[[], bytes], *,
     status, etag, tile = tile_answer(request.headers.get("If-None-Match"), key, build)
     if status == 200:
         response = HttpResponse(tile, content_type=MVT_CONTENT_TYPE)
+        # Without it, gunicorn sends the tile chunked and a HEAD request learns no size.
+        response["Content-Length"] = str(len(tile))
     else:
         response = HttpResponse(status=status)
         del response["Content-Type"]

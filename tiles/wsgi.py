@@ -136,7 +136,8 @@ class PlainTiles:
         if result is None:
             return None
         status, etag, body = result
-        headers = [("Content-Type", MVT_CONTENT_TYPE)] if status == 200 else []
+        headers = [("Content-Type", MVT_CONTENT_TYPE), ("Content-Length", str(len(body)))] \
+            if status == 200 else []
         headers += [("ETag", etag), *cache_headers(public=True), *self.added[secure],
                     ("X-Request-ID", rid)]
         return status, headers, body
