@@ -13,7 +13,6 @@ from types import SimpleNamespace
 
 import shapely
 import shapely.geometry
-import shapely.ops
 from django.contrib.gis.geos import GEOSGeometry
 
 from layers import editing, permissions
@@ -106,7 +105,9 @@ def _geometry(value, crs: crsmod.Crs) -> GEOSGeometry:
     if not all(math.isfinite(c) for c in coords.ravel()):
         raise _bad("geometry: coordinates must be finite numbers")
     if crs.north_first:
-        shape = shapely.ops.transform(lambda x, y, *z: (y, x, *z), shape)
+        # Swap the first two columns; z, if any, stays third.
+        shape = shapely.transform(shape, lambda c: c[:, [1, 0, 2][:c.shape[1]]],
+                                  include_z=shape.has_z)
     return GEOSGeometry(memoryview(shapely.to_wkb(shape)), srid=crs.srid)
 
 
