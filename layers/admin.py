@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -57,6 +58,8 @@ class LayerAdmin(admin.ModelAdmin):
     # Newest schema changes shown on the layer's page; all of them under "schema changes".
     SCHEMA_CHANGES_SHOWN = 10
     filter_horizontal = ("editor_groups",)
+    # A source address typed without a scheme is taken as https (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("links", "slug", "title_pl", "title_en", "description_pl",
                            "description_en", "geometry_type", "role", "name_field",

@@ -161,6 +161,13 @@ def test_schema_rename_in_the_layer_form_migrates_values(gis, layer):
         0, 1, 2]
 
 
+def test_a_source_address_typed_without_a_scheme_is_kept_as_https(gis, layer):
+    response = gis.post(f"/admin/layers/layer/{layer.pk}/change/", _layer_form(
+        layer, source_url="geoportal.kielce.eu/dane"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Layer.objects.get(pk=layer.pk).source_url == "https://geoportal.kielce.eu/dane"
+
+
 def test_a_type_change_values_cannot_satisfy_is_a_form_error_with_ids(gis, layer):
     fields = [dict(f) for f in layer.fields]
     fields[0]["type"] = "integer"
