@@ -20,7 +20,7 @@ from indicators.models import Indicator, IndicatorValue
 from layers.models import Layer
 from portal import areas as area_lib
 from portal import text
-from portal.text import lang
+from sdi.language import lang
 
 
 def localized(obj, field_name: str) -> str:

@@ -3,8 +3,10 @@ from the data (units, themes, update frequencies) in the visitor's language."""
 
 import unicodedata
 
-from django.utils.translation import get_language, gettext_noop, pgettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, pgettext_lazy
+
+from sdi.language import lang
 
 # Letters NFKD does not decompose (they are letters of their own, not a letter + accent).
 _FOLD_EXTRA = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D",
@@ -42,11 +44,6 @@ UNIT_FORMS = {
               "en": {"one": "person", "other": "persons"}},
     "szt.": {"en": {"one": "", "other": ""}},
 }
-
-
-def lang() -> str:
-    """The visitor's language: "pl" or "en"."""
-    return (get_language() or "pl")[:2]
 
 
 def unit_forms(stored: str) -> dict[str, str] | None:

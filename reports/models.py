@@ -12,15 +12,14 @@ from django.contrib.auth.models import User
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from reports.questions import validate_questions
+from sdi.language import lang
 
 
 def _localized(obj, field: str) -> str:
-    lang = (get_language() or "pl")[:2]
-    return getattr(obj, f"{field}_{lang}", "") or getattr(obj, f"{field}_pl")
+    return getattr(obj, f"{field}_{lang()}", "") or getattr(obj, f"{field}_pl")
 
 
 class Department(models.Model):

@@ -7,8 +7,9 @@ text, number, boolean, choice, and `choices` (for choice) is a list of {"key", "
 
 import re
 
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+
+from sdi.language import lang
 
 TYPES = ("text", "number", "boolean", "choice")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -46,8 +47,7 @@ def validate_questions(questions) -> list[str]:
 
 
 def label(item: dict) -> str:
-    lang = (get_language() or "pl")[:2]
-    return item.get(f"label_{lang}") or item.get("label_pl") or str(item.get("key", ""))
+    return item.get(f"label_{lang()}") or item.get("label_pl") or str(item.get("key", ""))
 
 
 def clean_answers(questions: list[dict], raw: dict) -> tuple[dict, dict[str, str]]:

@@ -13,14 +13,13 @@ from django.db.models import Count
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reports import conf, forms, geo, photos, questions, ratelimit, services, stats
 from reports.models import Category, Photo, Report, ReportEvent
 from reports.ratelimit import RateLimited
-from sdi.language import shared_page
+from sdi.language import lang, shared_page
 
 MAP_LIMIT = 5000
 
@@ -131,7 +130,7 @@ def new(request):
             report = services.submit(
                 category=data["category"], geom=data["geom"], title=data["title"],
                 description=data["description"], answers=data["answers"], email=data["email"],
-                processed_photos=data["processed_photos"], lang=(get_language() or "pl")[:2])
+                processed_photos=data["processed_photos"], lang=lang())
             request.session["reports_submitted"] = report.pk
             return redirect("reports:thanks")
         status = 200 if form.duplicates else 400

@@ -30,6 +30,11 @@ from sdi.routers import STICKY_COOKIE
 _SHARED = "_sdi_shared_page"
 
 
+def lang() -> str:
+    """The visitor's language: "pl" or "en"."""
+    return (translation.get_language() or "pl")[:2]
+
+
 def page_cache_seconds() -> int:
     return int(getattr(settings, "PAGE_CACHE_SECONDS", 10))
 
