@@ -37,6 +37,22 @@ def category(live_url, django_db_blocker):
         testing.purge([SLUG, OTHER], drop_layer=not had_layer)
 
 
+# Records the map animations (Leaflet's zoom, markercluster's regrouping) that run once the
+# reports map says it is ready.
+ANIMATIONS_AFTER_READY = """
+window.animationsAfterReady = [];
+new MutationObserver(() => {
+  const map = document.getElementById("reports-map");
+  if (!map || !map.hasAttribute("data-loaded")) { return; }
+  for (const name of ["leaflet-zoom-anim", "leaflet-cluster-anim"]) {
+    if (map.querySelector("." + name) && !window.animationsAfterReady.includes(name)) {
+      window.animationsAfterReady.push(name);
+    }
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true});
+"""
+
+
 def no_horizontal_scroll(pg) -> bool:
     return pg.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
@@ -104,9 +120,13 @@ def test_file_a_report_with_a_photo_on_a_phone(live_url, artifacts, category):
 
         errors = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.add_init_script(ANIMATIONS_AFTER_READY)
         pg.goto(f"{live_url}/reports/")
         pg.wait_for_selector("#reports-map[data-loaded]")
         assert int(pg.get_attribute("#reports-map", "data-loaded")) >= 2
+        # Ready means settled: a tap during a zoom or cluster animation is ignored.
+        pg.wait_for_timeout(500)
+        assert pg.evaluate("window.animationsAfterReady") == []
         # The two reports 4 m apart are one cluster at the map's zoom; zooming in splits it.
         cluster = pg.locator(".marker-cluster")
         assert cluster.count() >= 1 and "2" in cluster.first.inner_text()

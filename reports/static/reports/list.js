@@ -5,7 +5,6 @@
   var el = ReportsMap.el;
   var map = ReportsMap.create("reports-map", cfg);
   var clusters = L.markerClusterGroup({ disableClusteringAtZoom: 17, showCoverageOnHover: false });
-  map.addLayer(clusters);
   fetch(cfg.geojson, { headers: { Accept: "application/json" } })
     .then(function (r) { return r.ok ? r.json() : { features: [] }; })
     .then(function (data) {
@@ -22,7 +21,13 @@
         return marker;
       });
       clusters.addLayers(markers);
-      if (markers.length) { map.fitBounds(clusters.getBounds(), { maxZoom: 16, padding: [20, 20] }); }
+      // The view is fitted at once and the clusters join the map after it: an animation
+      // still running would swallow the first tap (Leaflet ignores a zoom asked for during
+      // one, markercluster a spiderfy), and the page says it is ready just below.
+      if (markers.length) {
+        map.fitBounds(clusters.getBounds(), { maxZoom: 16, padding: [20, 20], animate: false });
+      }
+      map.addLayer(clusters);
       document.getElementById("reports-map").setAttribute("data-loaded", String(markers.length));
     });
 })();
