@@ -20,12 +20,7 @@ from indicators.models import Indicator, IndicatorValue
 from layers.models import Layer
 from portal import areas as area_lib
 from portal import text
-from sdi.language import lang
-
-
-def localized(obj, field_name: str) -> str:
-    return (getattr(obj, f"{field_name}_{lang()}", "") or getattr(obj, f"{field_name}_pl", "")
-            or "")
+from sdi.language import lang, localized
 
 
 @dataclass

@@ -20,8 +20,7 @@ from layers.city import read_config
 from layers.models import Layer
 from portal import areas as area_lib
 from portal import catalogue, queries, text
-from portal.queries import localized
-from sdi.language import lang, shared_page
+from sdi.language import lang, localized, shared_page
 
 # Okabe & Ito's colour-blind-safe qualitative palette, for the overlay layers' points.
 OVERLAY_COLOURS = ["#E69F00", "#0072B2", "#009E73", "#CC79A7", "#D55E00", "#56B4E9",

@@ -15,11 +15,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from reports.questions import validate_questions
-from sdi.language import lang
-
-
-def _localized(obj, field: str) -> str:
-    return getattr(obj, f"{field}_{lang()}", "") or getattr(obj, f"{field}_pl")
+from sdi.language import localized
 
 
 class Department(models.Model):
@@ -38,7 +34,7 @@ class Department(models.Model):
 
     @property
     def name(self) -> str:
-        return _localized(self, "name")
+        return localized(self, "name")
 
 
 class Category(models.Model):
@@ -77,11 +73,11 @@ class Category(models.Model):
 
     @property
     def name(self) -> str:
-        return _localized(self, "name")
+        return localized(self, "name")
 
     @property
     def description(self) -> str:
-        return _localized(self, "description")
+        return localized(self, "description")
 
     def clean(self):
         errors = validate_questions(self.questions)

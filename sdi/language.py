@@ -35,6 +35,12 @@ def lang() -> str:
     return (translation.get_language() or "pl")[:2]
 
 
+def localized(obj, field_name: str) -> str:
+    """obj.<field_name>_<visitor's language>, falling back to the Polish text."""
+    return (getattr(obj, f"{field_name}_{lang()}", "") or getattr(obj, f"{field_name}_pl", "")
+            or "")
+
+
 def page_cache_seconds() -> int:
     return int(getattr(settings, "PAGE_CACHE_SECONDS", 10))
 
