@@ -196,9 +196,9 @@ LEAFLET_CONFIG = {
     "RESET_VIEW": False,
 }
 
-# Where the city fixtures (declarative config + data files) are looked up.
-CITY_DATA_DIRS = env_list("CITY_DATA_DIRS") or [
-    BASE_DIR / "fixtures", BASE_DIR.parent / "shared" / "data"]
+# Where the city fixtures (declarative config + data files) are looked up. The repository's own
+# fixtures/ carries every file a city needs, so a clone alone runs; CITY_DATA_DIRS adds others.
+CITY_DATA_DIRS = env_list("CITY_DATA_DIRS") or [BASE_DIR / "fixtures"]
 
 # pygeoapi calls logging.basicConfig; a Django LOGGING dict keeps one configuration in charge.
 LOGGING = {

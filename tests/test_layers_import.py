@@ -23,7 +23,7 @@ from tests.live_users import live_user
 pytestmark = pytest.mark.django_db
 pytest_plugins = ["tests.layers_fixtures"]
 
-KIELCE = Path("/work/shared/data/kielce")
+KIELCE = Path(__file__).resolve().parent.parent / "fixtures" / "kielce"
 TO_2178 = Transformer.from_crs(4326, 2178, always_xy=True)
 TO_2180 = Transformer.from_crs(4326, 2180, always_xy=True)
 BOWTIE = Polygon([(20.60, 50.85), (20.62, 50.87), (20.62, 50.85), (20.60, 50.87), (20.60, 50.85)])
