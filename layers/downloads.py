@@ -1,4 +1,5 @@
-"""Downloads at /data/<layer>.geojson | .csv | .gpkg, and /data/<layer>.licence.txt.
+"""Downloads at /data/<layer>.geojson | .csv | .gpkg, and /data/<layer>.licence.txt. The CSV
+comes in two forms (layers.csvfile): plain, and with `?excel=1` the one for Excel in Polish.
 
 Public layers for everybody; staff-only layers for staff (anyone else gets the same 404 as for
 an unknown layer). The ETag is the layer version, so a client (or a cache) revalidates for free.
@@ -7,19 +8,31 @@ an unknown layer). The ETag is the layer version, so a client (or a cache) reval
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified, StreamingHttpResponse
 from django.views.decorators.http import require_safe
 
-from layers import exporting, permissions
+from layers import csvfile, exporting, permissions
 from layers.models import Layer
 
-TYPES = {"geojson": "application/geo+json", "csv": "text/csv; charset=utf-8",
+TYPES = {"geojson": "application/geo+json", "csv": csvfile.CONTENT_TYPE,
          "gpkg": "application/geopackage+sqlite3", "licence.txt": "text/plain; charset=utf-8"}
 
 
-def _headers(response, layer: Layer, fmt: str, request) -> HttpResponse:
-    response["ETag"] = f'"{layer.slug}-{layer.version}-{fmt}"'
+def _tag(layer: Layer, fmt: str, request, form: csvfile.Form) -> str:
+    # Each variant of a CSV (geometry as WKT or lon/lat, plain or for Excel) is its own file.
+    variant = [fmt]
+    if fmt == "csv":
+        geometry = request.GET.get("geometry", "wkt")
+        variant += ([geometry] if geometry != "wkt" else []) + \
+            ([form.name] if form is not csvfile.PLAIN else [])
+    return f'"{layer.slug}-{layer.version}-{"-".join(variant)}"'
+
+
+def _headers(response, layer: Layer, fmt: str, request,
+             form: csvfile.Form = csvfile.PLAIN) -> HttpResponse:
+    response["ETag"] = _tag(layer, fmt, request, form)
     public = layer.visibility == Layer.Visibility.PUBLIC
     response["Cache-Control"] = "public, no-cache" if public else "private, no-cache"
     if fmt != "licence.txt":
-        response["Content-Disposition"] = f'attachment; filename="{layer.slug}.{fmt}"'
+        name = csvfile.filename(layer.slug, form) if fmt == "csv" else f"{layer.slug}.{fmt}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["Link"] = (f'<{request.build_absolute_uri(f"/data/{layer.slug}.licence.txt")}>; '
                             'rel="license"')
     if layer.synthetic:
@@ -30,21 +43,27 @@ def _headers(response, layer: Layer, fmt: str, request) -> HttpResponse:
 @require_safe
 def download(request, slug: str, fmt: str):
     layer = permissions.get_visible_layer(permissions.request_user(request), slug)
-    tag = f'"{layer.slug}-{layer.version}-{fmt}"'
-    if request.headers.get("If-None-Match") == tag:
-        return _headers(HttpResponseNotModified(), layer, fmt, request)
+    form = csvfile.PLAIN
+    if fmt == "csv":
+        try:
+            form = csvfile.form_of(request.GET)
+            exporting.check_csv_geometry(layer, request.GET.get("geometry", "wkt"))
+        except csvfile.FormError as exc:
+            return csvfile.error(exc)
+        except exporting.ExportError as exc:
+            return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    if request.headers.get("If-None-Match") == _tag(layer, fmt, request, form):
+        return _headers(HttpResponseNotModified(), layer, fmt, request, form)
     if fmt == "geojson":
         response = StreamingHttpResponse(exporting.geojson_chunks(layer),
                                          content_type=TYPES[fmt])
     elif fmt == "csv":
-        try:
-            chunks = exporting.csv_chunks(layer, request.GET.get("geometry", "wkt"))
-        except exporting.ExportError as exc:
-            return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
-        response = StreamingHttpResponse(chunks, content_type=TYPES[fmt])
+        response = StreamingHttpResponse(
+            exporting.csv_chunks(layer, request.GET.get("geometry", "wkt"), form),
+            content_type=TYPES[fmt])
     elif fmt == "gpkg":
         response = FileResponse(open(exporting.gpkg_file(layer), "rb"),  # noqa: SIM115
                                 content_type=TYPES[fmt])
     else:
         response = HttpResponse(exporting.licence_text(layer), content_type=TYPES[fmt])
-    return _headers(response, layer, fmt, request)
+    return _headers(response, layer, fmt, request, form)

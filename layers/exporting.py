@@ -13,9 +13,7 @@ numpy and GDAL (pyogrio) are imported by the GeoPackage writer alone: GeoJSON an
 and every process that merely loads this module, do without them.
 """
 
-import csv
 import datetime
-import io
 import json
 import os
 import tempfile
@@ -24,6 +22,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from layers import csvfile
 from layers.models import Feature, Layer
 
 FEATURES = Feature._meta.db_table
@@ -120,8 +119,8 @@ def check_csv_geometry(layer: Layer, geometry: str) -> None:
                           f"{layer.geometry_type}: use geometry=wkt")
 
 
-def csv_chunks(layer: Layer, geometry: str = "wkt"):
-    """The layer as CSV (UTF-8, comma-separated): id, one column per schema field, then WKT
+def csv_chunks(layer: Layer, geometry: str = "wkt", form: csvfile.Form = csvfile.PLAIN):
+    """The layer as CSV in `form` (layers.csvfile): id, one column per schema field, then WKT
     (or lon/lat for points)."""
     check_csv_geometry(layer, geometry)
     names = layer.field_names()
@@ -130,18 +129,10 @@ def csv_chunks(layer: Layer, geometry: str = "wkt"):
            if geometry == "lonlat" else f"ST_AsText(geom, {DECIMALS})")
     sql = (f"SELECT id{', ' + props if names else ''}, {geo} FROM {FEATURES} "
            "WHERE layer_id = %s ORDER BY id")
-
-    def pieces():
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(csv_columns(layer, geometry))
-        for rows in _rows(sql, [*names, layer.pk]):
-            writer.writerows(rows)
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-        yield buf.getvalue()
-    return _buffered(pieces())
+    # Decimal properties come as text; their column numbers tell the writer they are figures.
+    numeric = [1 + i for i, f in enumerate(layer.fields) if f.get("type") == "decimal"]
+    return _buffered(csvfile.lines(csv_columns(layer, geometry), _rows(sql, [*names, layer.pk]),
+                                   form, numeric))
 
 
 # --- GeoPackage -----------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from django.contrib.gis.db.models import Extent
 from django.core.cache import cache
 from django.db.models import Count
+from django.utils.translation import gettext_lazy
 
+from layers.csvfile import EXCEL_PARAM
 from layers.models import Feature, Layer
 from portal import text
 from portal.queries import localized
@@ -19,7 +21,23 @@ from portal.queries import localized
 # The layer checks take about a second per 100,000 features; bigger layers are only scored
 # when a score for their current version is already cached.
 QUALITY_LIVE_MAX_FEATURES = 20_000
-DOWNLOAD_FORMATS = [("geojson", "GeoJSON"), ("csv", "CSV"), ("gpkg", "GeoPackage")]
+# Every CSV link on the pages comes in the two forms of layers.csvfile, side by side:
+# (query added to the plain address, label, tooltip).
+CSV_FORMS = [
+    ("", "CSV", gettext_lazy("Commas and decimal points: for scripts, GIS and most programs")),
+    (f"?{EXCEL_PARAM}=1", gettext_lazy("CSV (Excel)"),
+     gettext_lazy("Semicolons and decimal commas: opens straight in Excel set to Polish")),
+]
+# (what follows /data/<layer>. in the address, label, tooltip)
+DOWNLOAD_FORMATS = [("geojson", "GeoJSON", ""),
+                    *((f"csv{query}", label, title) for query, label, title in CSV_FORMS),
+                    ("gpkg", "GeoPackage", "")]
+
+
+def csv_links(path: str) -> list[dict]:
+    """Both forms of the CSV at `path` (which may have a query string already)."""
+    return [{"href": path + (query.replace("?", "&") if "?" in path else query),
+             "label": label, "title": title} for query, label, title in CSV_FORMS]
 
 
 @dataclass

@@ -18,6 +18,7 @@ urlpatterns = [
     path("districts/<slug:slug>.csv", views.district_csv, name="district-csv"),
     path("districts/<slug:slug>.json", views.district_json, name="district-json"),
     path("compare/", views.compare, name="compare"),
+    path("compare.csv", views.compare_csv, name="compare-csv"),
     path("data/", views.data_catalogue, name="catalogue"),
     path("data/<slug:slug>/", views.dataset, name="dataset"),
 ]

@@ -5,8 +5,8 @@ Bad input in a page address never gives a 500: an unknown indicator, period, are
 area is explained on the page, which falls back to a default.
 """
 
-import csv
 import json
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from indicators import queries as iq
+from layers import csvfile
 from layers.city import read_config
 from layers.models import Layer
 from portal import areas as area_lib
@@ -264,6 +265,7 @@ def district(request, slug):
         "strings": {"area": area.name(lang()), "city": _("City"), "noData": _("no data"),
                     "median": _("Median of areas")},
         "basemap": {"url": _basemap_url(), "attribution": _basemap_attribution()},
+        "csv_links": catalogue.csv_links(reverse("portal:district-csv", args=[area.slug])),
     })
 
 
@@ -287,15 +289,12 @@ def _profile_rows(area, layer) -> tuple[list[str], list[list]]:
 @require_safe
 def district_csv(request, slug):
     area, layer = _area_or_404(slug)
+    try:
+        form = csvfile.form_of(request.GET)
+    except csvfile.FormError as exc:
+        return csvfile.error(exc)
     header, rows = _profile_rows(area, layer)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{area.slug}.csv"'
-    # A byte-order mark so that spreadsheet programs read the Polish letters as UTF-8.
-    response.write("\ufeff")
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return response
+    return csvfile.response(area.slug, header, rows, form)
 
 
 @require_safe
@@ -313,15 +312,45 @@ def district_json(request, slug):
     }, json_dumps_params={"ensure_ascii": False})
 
 
+def _compare_selection(request) -> tuple[list, list[str], list[str]]:
+    """(the areas asked for that exist, in order; the unknown slugs; every slug asked for)."""
+    raw = [s for part in request.GET.getlist("areas") for s in part.split(",") if s.strip()]
+    wanted = list(dict.fromkeys(s.strip() for s in raw))
+    by_slug = {a.slug: a for group in area_lib.all_areas().values() for a in group}
+    return ([by_slug[s] for s in wanted if s in by_slug],
+            [s for s in wanted if s not in by_slug], wanted)
+
+
+COMPARE_COLUMNS = ["area", "area_name", "areas_layer", "indicator", "name", "unit", "period",
+                   "value", "rank", "ranked_areas", "status", "source"]
+
+
+@require_safe
+def compare_csv(request):
+    """The compare table as CSV, one row per area and indicator (the newest period of each, as
+    on the page)."""
+    try:
+        form = csvfile.form_of(request.GET)
+    except csvfile.FormError as exc:
+        return csvfile.error(exc)
+    selected, unknown, _wanted = _compare_selection(request)
+    if len(selected) < 2:
+        return HttpResponse(
+            "areas: name at least two known areas, e.g. ?areas=okreg-1,okreg-2"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+            status=400, content_type="text/plain; charset=utf-8")
+    rows = [[a.slug, a.name(lang()), a.layer, r["code"], r["name"], r["unit"], r["period"],
+             c["value"], c["rank"], c["of"] or None, c["status"], c["source"]]
+            for r in queries.compare(selected) for a, c in zip(selected, r["cells"], strict=True)]
+    name = "compare-" + "-".join(a.slug for a in selected)
+    return csvfile.response(name[:120], COMPARE_COLUMNS, rows, form)
+
+
 @require_safe
 @shared_page
 def compare(request):
-    raw = [s for part in request.GET.getlist("areas") for s in part.split(",") if s.strip()]
-    wanted = list(dict.fromkeys(s.strip() for s in raw))
+    selected, unknown, wanted = _compare_selection(request)
     all_areas = area_lib.all_areas()
-    by_slug = {a.slug: a for group in all_areas.values() for a in group}
-    selected = [by_slug[s] for s in wanted if s in by_slug]
-    unknown = [s for s in wanted if s not in by_slug]
     notices = [_('There is no area "%(area)s"; it was left out.') % {"area": s}
                for s in unknown]
     if wanted and len(selected) < 2:
@@ -332,8 +361,11 @@ def compare(request):
                "areas": [(a.slug, a.name(lang()), a.slug in {s.slug for s in selected})
                          for a in all_areas.get(la.slug, [])]} for la in layers]
     names = [a.name(lang()) for a in selected]
+    csv_path = reverse("portal:compare-csv") + "?" + urlencode(
+        {"areas": ",".join(a.slug for a in selected)}, safe=",")
     return render(request, "portal/compare.html", {
         "groups": groups, "selected": selected, "names": names, "rows": rows,
+        "csv_links": catalogue.csv_links(csv_path) if rows else [],
         "notices": notices, "nav": "compare", "city": _city()["name"],
         "chart": {"areas": names, "rows": [
             {"code": r["code"], "name": r["name"], "unit": r["unit"],
@@ -372,8 +404,8 @@ def dataset(request, slug):
     return render(request, "portal/dataset.html", {
         "d": d, "la": la, "nav": "data", "city": _city()["name"],
         "json_ld": catalogue.json_ld(d, page_url, base),
-        "downloads": [(label, f"/data/{la.slug}.{ext}") for ext, label in
-                      catalogue.DOWNLOAD_FORMATS],
+        "downloads": [{"href": f"/data/{la.slug}.{ext}", "label": label, "title": title}
+                      for ext, label, title in catalogue.DOWNLOAD_FORMATS],
         "ogc": {
             "collection": f"{base}/ogc/collections/{la.slug}",
             "items": f"{base}/ogc/collections/{la.slug}/items",

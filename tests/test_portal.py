@@ -445,8 +445,8 @@ def test_synthetic_layer_is_labelled_in_the_catalogue():
 def test_pages_are_polish_by_default_and_english_on_request():
     pl = Client().get("/districts/okreg-1/").content.decode()
     en = en_client().get("/districts/okreg-1/").content.decode()
-    assert '<html lang="pl">' in pl and "Pobierz tabelę (CSV)" in pl
-    assert '<html lang="en">' in en and "Download the table (CSV)" in en
+    assert '<html lang="pl">' in pl and "Pobierz tabelę: CSV" in pl
+    assert '<html lang="en">' in en and "Download the table: CSV" in en
     assert "<h1>District 1</h1>" in en
     assert "Schools per km²" in en and "per km²" in en
     cfg = _config(en_client().get("/").content.decode())

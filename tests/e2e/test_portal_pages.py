@@ -71,6 +71,31 @@ def test_compare_page_draws_a_bar_per_area(live_url, artifacts):
     assert label.startswith(data["rows"][1]["name"])
 
 
+def test_compare_page_prints_the_whole_table_on_the_page_width(live_url, artifacts):
+    with page(live_url) as pg:
+        pg.goto(f"{live_url}/compare/?areas=okreg-1,okreg-2,okreg-5,obwod-12")
+        _settle(pg)
+        # The button prints (window.print stood in for: headless Chromium has no dialog).
+        pg.evaluate("() => { window.printed = 0; window.print = () => { window.printed += 1; }; }")
+        pg.click("button[data-print]")
+        assert pg.evaluate("window.printed") == 1
+        pg.emulate_media(media="print")
+        for hidden in (".topbar", "form", ".actions", "#chart-indicator"):
+            assert pg.locator(hidden).first.is_hidden(), hidden
+        assert pg.locator("table.compare").is_visible()
+        assert pg.locator(".print-only").is_visible()
+        assert f"{live_url}/compare/" in pg.locator(".print-only").inner_text()
+        # Nothing cut off sideways: the table is no wider than the page.
+        table, page_width = pg.evaluate("""[document.querySelector("table.compare").scrollWidth,
+                                            document.documentElement.clientWidth]""")
+        header = pg.evaluate("""getComputedStyle(document.querySelector("table.compare thead"))
+                                .display""")
+        pg.screenshot(path=str(artifacts / "compare-print.png"), full_page=True)
+        assert pg.foreign_requests == []
+    assert table <= page_width
+    assert header == "table-header-group"
+
+
 @pytest.mark.parametrize("query", ["szkoły", "szkoly"])
 def test_catalogue_search_finds_schools_with_and_without_diacritics(live_url, artifacts, query):
     title = Layer.objects.get(slug="placowki-oswiatowe").title_pl

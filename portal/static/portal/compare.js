@@ -33,4 +33,8 @@
   }
   picker.addEventListener("change", draw);
   draw();
+  // No inline handlers (Content-Security-Policy): the print button is wired here.
+  Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
+    b.addEventListener("click", function () { window.print(); });
+  });
 }());
