@@ -1,4 +1,5 @@
-"""Indicator API for the pages and for machines (JSON; values also as CSV). Views are thin:
+"""Indicator API for the pages and for machines (JSON; values also as CSV, `&excel=1` for the
+form Excel in Polish reads: layers.csvfile). Views are thin:
 the work is in indicators.queries / computing / importing / discrepancies / gaps / quality /
 inventory.
 
@@ -7,11 +8,12 @@ Reads are public and only ever show public areas layers. Writes need an authenti
 import → indicators.add_indicatorvalue, review a discrepancy → indicators.change_discrepancy.
 """
 
-import csv
 import json
+from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
+from django.urls import reverse
 from rest_framework import status
 from rest_framework.exceptions import NotFound as HttpNotFound
 from rest_framework.exceptions import ParseError
@@ -32,6 +34,7 @@ from indicators import (
 )
 from indicators.methods import MethodError
 from indicators.models import Discrepancy, Indicator, IndicatorValue
+from layers import csvfile
 from layers.models import Layer
 
 MAX_ROWS = 50_000
@@ -75,20 +78,22 @@ def _int_param(request, name: str) -> int | None:
         raise ParseError(f"`{name}` must be an integer, not {raw!r}") from None
 
 
-def _format(request) -> str:
+def _format(request) -> tuple[str, csvfile.Form]:
+    """`f` (json or csv) and, for CSV, its form (`excel`)."""
     f = request.query_params.get("f") or "json"
     if f not in ("json", "csv"):
         raise ParseError(f"`f` must be json or csv, not {f!r}")
-    return f
+    try:
+        form = csvfile.form_of(request.query_params)
+    except csvfile.FormError as exc:
+        raise ParseError(str(exc)) from None
+    if form is not csvfile.PLAIN and f != "csv":
+        raise ParseError(f"`{csvfile.EXCEL_PARAM}` applies to f=csv only")
+    return f, form
 
 
-def _csv(rows: list[dict], columns: list[str], filename: str) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.DictWriter(response, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return response
+def _csv(rows: list[dict], columns: list[str], name: str, form: csvfile.Form) -> HttpResponse:
+    return csvfile.response(name, columns, ([r.get(c) for c in columns] for r in rows), form)
 
 
 def _flatten_discrepancy(row: dict) -> dict:
@@ -98,14 +103,25 @@ def _flatten_discrepancy(row: dict) -> dict:
             "discrepancy_explanation": d["explanation"] if d else ""}
 
 
+def _with_links(request, data: dict) -> dict:
+    """The indicator's TileJSON per areas layer (its vector tiles for MapLibre, OpenLayers,
+    QGIS: source-layer name, fields, bounds, attribution)."""
+    path = reverse("tiles:indicator-tilejson", kwargs={"code": data["code"]})
+    slugs = data["area_layers"] + ([data["city_layer"]] if data.get("city_layer") else [])
+    return {**data, "tilejson": {slug: request.build_absolute_uri(
+        f"{path}?{urlencode({'areas': slug})}") for slug in slugs}}
+
+
 class IndicatorList(APIView):
     def get(self, request):
-        return Response([queries.indicator_json(i) for i in queries.public_indicators()])
+        return Response([_with_links(request, queries.indicator_json(i))
+                         for i in queries.public_indicators()])
 
 
 class IndicatorDetail(APIView):
     def get(self, request, code):
-        return Response(queries.indicator_json(_indicator(code), detail=True))
+        return Response(_with_links(request, queries.indicator_json(_indicator(code),
+                                                                    detail=True)))
 
 
 VALUE_COLUMNS = ["area_id", "area_name", "period", "value", "source", "status", "origin",
@@ -117,17 +133,17 @@ class IndicatorValues(APIView):
     """?areas=<layer>&period=<p>&area=<feature id>&all_sources=1&f=csv"""
 
     def get(self, request, code):
-        fmt = _format(request)
+        fmt, form = _format(request)
         area_id = _int_param(request, "area")
         indicator, areas, period = _resolve(request, code)
         rows = queries.values(indicator, areas, period, area_id=area_id,
                               all_sources=request.query_params.get("all_sources") in ("1",
                                                                                      "true"))
         if area_id is not None and not rows:
-            raise HttpNotFound(f"no area {area_id} in {areas.slug} with a value for {period}")
+            raise HttpNotFound(f"no area {area_id} in {areas.slug}")
         if fmt == "csv":
-            return _csv([_flatten_discrepancy(r) for r in rows], VALUE_COLUMNS,
-                        f"{code}-{areas.slug}-{period}.csv")
+            name = f"{code}-{areas.slug}" + (f"-{period}" if period else "")
+            return _csv([_flatten_discrepancy(r) for r in rows], VALUE_COLUMNS, name, form)
         return Response(rows)
 
 
@@ -150,7 +166,7 @@ class AllValues(APIView):
     """Every value, every source: ?indicator=&areas=&area=&period=&source=&status=&f=csv"""
 
     def get(self, request):
-        fmt = _format(request)
+        fmt, form = _format(request)
         q = request.query_params
         indicator, areas = _indicator_and_areas(q)
         state = q.get("status") or None
@@ -164,7 +180,7 @@ class AllValues(APIView):
             raise ParseError(f"more than {MAX_ROWS} values match; narrow the filter "
                              "(indicator, areas, period)")
         if fmt == "csv":
-            return _csv(rows, ALL_VALUE_COLUMNS, "indicator-values.csv")
+            return _csv(rows, ALL_VALUE_COLUMNS, "indicator-values", form)
         return Response(rows)
 
 

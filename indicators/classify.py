@@ -129,7 +129,9 @@ def legend(indicator: Indicator, areas: Layer, period: str, *, classification: s
             for i, (lo, hi) in enumerate(zip(lower, breaks, strict=True))
         ],
         "no_data_colour": NO_DATA_COLOUR,
-        "no_data_count": len(shown) - len(values),
+        # Every area of the layer without a value, stored as missing or not stored at all (the
+        # tiles draw both as "no data").
+        "no_data_count": areas.features.count() - len(values),
         # Areas whose sources disagree beyond the tolerance (open or explained): the map says
         # so under the legend, and each area's panel shows every source's figure.
         "disputed_count": Discrepancy.objects.filter(

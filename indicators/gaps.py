@@ -35,6 +35,21 @@ def _fillers(indicator: Indicator, wanted: list[WantedDataset]) -> list[str]:
             or any(i.code in related for i in w.indicators.all())]
 
 
+def missing_reason(indicator: Indicator) -> tuple[str, list[str]]:
+    """(why, wanted dataset codes) for an area with no value and no stored row saying why, in
+    the words of the computation (indicators.methods) and the gap matrix. Only public input
+    layers are named: for everyone else a staff-only layer does not exist."""
+    reasons = []
+    for slug in methods.input_layers(indicator.method):
+        layer = Layer.objects.filter(slug=slug).first()
+        if layer is None:
+            reasons.append(f"input layer {slug!r} does not exist")
+        elif layer.visibility == Layer.Visibility.PUBLIC and not layer.features.exists():
+            reasons.append(f"input layer {slug!r} has no features")
+    fillers = _fillers(indicator, list(WantedDataset.objects.prefetch_related("indicators")))
+    return "; ".join(reasons) or "no value", fillers
+
+
 def _cell(rows: list[tuple]) -> dict:
     """rows: (value, status, note) of every source for one area and period."""
     if not rows or all(value is None for value, _, _ in rows):

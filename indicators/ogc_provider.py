@@ -61,11 +61,15 @@ def collections() -> dict:
                   "en": "City indicators by area"},
         "description": {
             "pl": "Wartości wskaźników audytu miejskiego dla okręgów, obwodów i całego miasta: "
-                  "jeden obiekt na wskaźnik, obszar, okres i źródło, z geometrią obszaru. "
-                  "Filtry: indicator, areas, area_id, period, source, status.",
+                  "jeden obiekt na zapisaną wartość (wskaźnik, obszar, okres i źródło), z "
+                  "geometrią obszaru. Filtry: indicator, areas, area_id, period, source, "
+                  "status. Wskaźnik czekający na dane nie ma tu obiektów; jego braki: "
+                  "/api/audit/gaps/ i /api/indicators/<kod>/values/ (wiersz na obszar).",
             "en": "Urban-audit indicator values for districts, precincts and the whole city: "
-                  "one feature per indicator, area, period and source, with the area's "
-                  "geometry. Filters: indicator, areas, area_id, period, source, status."},
+                  "one feature per stored value (indicator, area, period and source), with "
+                  "the area's geometry. Filters: indicator, areas, area_id, period, source, "
+                  "status. An indicator waiting for data has no features here; its gaps are "
+                  "in /api/audit/gaps/ and /api/indicators/<code>/values/ (a row per area)."},
         "keywords": ["wskaźniki", "indicators", "ISO 37120", "audyt miejski", "urban audit"],
         "extents": {"spatial": {"bbox": list(bbox) if bbox and bbox[0] is not None
                                 else [-180.0, -90.0, 180.0, 90.0], "crs": CRS84}},

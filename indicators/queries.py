@@ -6,9 +6,9 @@ every public channel, as its features are.
 
 from django.db.models import Max
 
-from indicators import methods
+from indicators import gaps, methods
 from indicators.models import Discrepancy, Indicator, IndicatorValue
-from layers.models import Layer
+from layers.models import Feature, Layer
 
 PUBLIC = Layer.Visibility.PUBLIC
 
@@ -39,10 +39,15 @@ def public_area_layers(indicator: Indicator) -> list[Layer]:
 
 
 def resolve(code: str, areas_slug: str | None, period: str | None
-            ) -> tuple[Indicator, Layer, str]:
+            ) -> tuple[Indicator, Layer, str | None]:
     """The indicator, its areas layer and period named by a request, or the defaults
     (first areas layer, latest period). The city boundary layer is accepted by name for
-    city-wide values but never chosen by default. Raises NotFound naming what is unknown."""
+    city-wide values but never chosen by default. An indicator waiting for data (no values
+    yet) resolves to period None: every channel then shows its areas as missing. Raises
+    NotFound naming what is unknown.
+
+    Every channel that names an indicator (values, legend, tiles, TileJSON, the map's table)
+    finds it here, so one rule decides who may see which indicator."""
     areas_slug, period = areas_slug or None, period or None  # empty query values = default
     indicator = Indicator.objects.filter(code=code).first()
     if indicator is None:
@@ -60,9 +65,7 @@ def resolve(code: str, areas_slug: str | None, period: str | None
         raise NotFound(f"indicator {code!r} has no public areas layer")
     known = periods(indicator)
     if period is None:
-        if not known:
-            raise NotFound(f"indicator {code!r} has no values yet")
-        period = known[-1]
+        period = known[-1] if known else None
     elif period not in known:
         raise NotFound(f"indicator {code!r} has no values for period {period!r}")
     return indicator, areas, period
@@ -90,24 +93,50 @@ def _preferred(rows: list[IndicatorValue], indicator: Indicator) -> IndicatorVal
     return sorted(rows, key=lambda v: (v.source != indicator.source, v.source))[0]
 
 
-def values(indicator: Indicator, areas: Layer, period: str, *, area_id: int | None = None,
-           all_sources: bool = False) -> list[dict]:
-    """One row per area (the preferred source), or with `all_sources` one per area and
-    source; each row carries its open or reviewed discrepancy, if any."""
+def _missing_row(area_id: int, name: str, indicator: Indicator, period: str | None,
+                 reason: str, fill_with: list[str]) -> dict:
+    return {"area_id": area_id, "area_name": name, "period": period, "value": None,
+            "source": indicator.source, "status": IndicatorValue.Status.MISSING,
+            "origin": None, "note": reason, "computed_at": None, "discrepancy": None,
+            "fill_with": fill_with}
+
+
+def values(indicator: Indicator, areas: Layer, period: str | None, *,
+           area_id: int | None = None, all_sources: bool = False) -> list[dict]:
+    """One row per area of the layer (the preferred source), or with `all_sources` one per
+    area and source; each row carries its open or reviewed discrepancy, if any. An area
+    without a stored value is a `missing` row (value None) with the reason and the wanted
+    datasets that would fill it (`fill_with`), as in the gap matrix: the contract says values
+    carry status missing, so absence is never left for a client to guess."""
     rows = (IndicatorValue.objects
             .filter(indicator=indicator, area__layer=areas, period=period)
             .select_related("area").order_by("area_id", "source"))
+    members = Feature.objects.filter(layer=areas).order_by("id")
     if area_id is not None:
         rows = rows.filter(area_id=area_id)
+        members = members.filter(id=area_id)
     disputes = {d.area_id: d for d in Discrepancy.objects.filter(
         indicator=indicator, period=period, area__layer=areas).exclude(
         status=Discrepancy.Status.RESOLVED)}
     by_area: dict[int, list[IndicatorValue]] = {}
     for v in rows:
         by_area.setdefault(v.area_id, []).append(v)
-    chosen = [v for vs in by_area.values() for v in vs] if all_sources else \
-        [_preferred(vs, indicator) for vs in by_area.values()]
-    return [_row(v, areas, disputes.get(v.area_id)) for v in chosen]
+    reason = None
+    out = []
+    for member_id, props in members.values_list("id", "properties"):
+        stored = by_area.get(member_id)
+        if reason is None and (not stored or all(v.value is None for v in stored)):
+            reason = gaps.missing_reason(indicator)
+        if not stored:
+            out.append(_missing_row(member_id, str(props.get(areas.name_field, member_id)),
+                                    indicator, period, *reason))
+            continue
+        chosen = stored if all_sources else [_preferred(stored, indicator)]
+        for v in chosen:
+            row = _row(v, areas, disputes.get(member_id))
+            row["fill_with"] = reason[1] if v.value is None else []
+            out.append(row)
+    return out
 
 
 def value_rows(*, indicator: Indicator | None = None, areas: Layer | None = None,
@@ -180,6 +209,24 @@ def indicator_json(i: Indicator, *, detail: bool = False) -> dict:
             "wanted_datasets": [w.code for w in i.wanted_datasets.all()],
         })
     return data
+
+
+def attribution(indicator: Indicator, areas: Layer, period: str | None) -> list[str]:
+    """Whom a map of the indicator over `areas` must credit, as plain text: the public input
+    layers' attribution and licence (the indicator's own source and licence when it has no
+    input layer, e.g. imported values), if any value is shown; and always the areas layer,
+    whose geometry is drawn."""
+    parts = []
+    if IndicatorValue.objects.filter(indicator=indicator, area__layer=areas, period=period,
+                                     value__isnull=False).exists():
+        inputs = Layer.objects.filter(slug__in=methods.input_layers(indicator.method),
+                                      visibility=PUBLIC)
+        credits = [(la.attribution or la.title_pl, la.licence) for la in inputs] or \
+            [(indicator.source, indicator.licence)]
+        parts += [f"{who} ({licence})" if licence else who for who, licence in credits if who]
+    if areas.attribution:
+        parts.append(areas.attribution)
+    return list(dict.fromkeys(parts))
 
 
 def values_stamp(indicator: Indicator, period: str) -> str:

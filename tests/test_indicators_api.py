@@ -116,6 +116,88 @@ def test_city_values_are_reachable_but_never_the_default_layer(client):
     assert len(default) == 5
 
 
+def _area_ids(slug: str) -> list[int]:
+    return list(Layer.objects.get(slug=slug).features.order_by("id").values_list("id", flat=True))
+
+
+@pytest.mark.parametrize("areas", [DISTRICTS, PRECINCTS])
+def test_an_indicator_waiting_for_data_lists_every_area_as_missing(client, areas):
+    """The contract: values carry status `missing`. An indicator whose input layer does not
+    exist yet answers one missing row per area (as the map shows "no data"), with the reason
+    and the wanted dataset that would fill it (as the gap matrix names them)."""
+    response = client.get("/api/indicators/bike-racks-per-km2/values/", {"areas": areas})
+    assert response.status_code == 200, response.content
+    rows = response.json()
+    assert [r["area_id"] for r in rows] == _area_ids(areas)
+    for row in rows:
+        assert row["value"] is None and row["status"] == "missing"
+        assert row["period"] is None and row["area_name"]
+        assert "stojaki-rowerowe" in row["note"] and "does not exist" in row["note"]
+        assert row["fill_with"] == ["bike-racks"]
+    gaps = client.get("/api/audit/gaps/", {"indicator": "bike-racks-per-km2"}).json()
+    assert gaps["indicators"][0]["fill_with"] == ["bike-racks"]
+    table = list(csv.DictReader(io.StringIO(client.get(
+        "/api/indicators/bike-racks-per-km2/values/",
+        {"areas": areas, "f": "csv"}).content.decode())))
+    assert len(table) == len(rows) and {r["status"] for r in table} == {"missing"}
+    assert {r["value"] for r in table} == {""}
+
+
+def test_an_indicator_waiting_for_data_has_a_legend_of_no_data_only(client):
+    legend = client.get("/api/indicators/bike-racks-per-km2/legend/").json()
+    assert legend["breaks"] == [] and legend["classes"] == []
+    assert legend["no_data_count"] == 5 and legend["period"] is None
+
+
+def test_an_area_without_a_value_row_is_listed_as_missing(client):
+    """Rows can be absent for some areas (an area added after the computation, a value deleted):
+    the listing still has one row per area, so a client never mistakes absence for nothing."""
+    first, *_ = _area_ids(DISTRICTS)
+    IndicatorValue.objects.filter(indicator__code="schools-per-km2", area_id=first).delete()
+    rows = client.get("/api/indicators/schools-per-km2/values/", {"areas": DISTRICTS}).json()
+    assert [r["area_id"] for r in rows] == _area_ids(DISTRICTS)
+    gone = rows[0]
+    assert gone["value"] is None and gone["status"] == "missing" and gone["period"] == "2022"
+    assert gone["note"] and gone["computed_at"] is None
+    assert all(r["status"] != "missing" for r in rows[1:])
+    one = client.get("/api/indicators/schools-per-km2/values/",
+                     {"areas": DISTRICTS, "area": first}).json()
+    assert one == [gone]
+
+
+@pytest.mark.parametrize("query,message", [
+    ({"period": "2020"}, "no values for period '2020'"),
+    ({"areas": "biblioteki"}, "'biblioteki'"),
+    ({"area": "1"}, "no area 1 in okregi-wyborcze"),
+])
+def test_missing_rows_do_not_invent_periods_or_areas(client, query, message):
+    response = client.get("/api/indicators/bike-racks-per-km2/values/", query)
+    assert response.status_code == 404 and message in response.json()["detail"]
+
+
+def test_record_listings_hold_stored_values_only(client):
+    """`/api/indicators/values/` and the OGC collection list stored values (each an item with
+    its own id): an indicator waiting for data has none there; its gaps are in the gap matrix
+    and the per-indicator listing."""
+    assert client.get("/api/indicators/values/", {"indicator": "bike-racks-per-km2"}).json() == []
+    items = client.get("/ogc/collections/indicator-values/items",
+                       {"indicator": "bike-racks-per-km2"}).json()
+    assert items["numberMatched"] == 0
+    collection = client.get("/ogc/collections/indicator-values", {"f": "json"}).json()
+    assert "/api/audit/gaps/" in collection["description"]
+
+
+def test_indicator_api_links_its_tilejson_per_areas_layer(client):
+    listing = {i["code"]: i for i in client.get("/api/indicators/").json()}
+    detail = client.get("/api/indicators/aed-coverage-500m/").json()
+    for doc in (listing["aed-coverage-500m"], detail):
+        links = doc["tilejson"]
+        assert set(links) == set(doc["area_layers"]) | {doc["city_layer"]}
+        for slug, url in links.items():
+            assert url == f"http://testserver/tiles/indicators/aed-coverage-500m.json?areas={slug}"
+            assert client.get(url).status_code == 200
+
+
 def test_staff_only_areas_layers_are_invisible_everywhere(client):
     Layer.objects.filter(slug=PRECINCTS).update(visibility="staff")
     listing = {i["code"]: i for i in client.get("/api/indicators/").json()}

@@ -1,6 +1,9 @@
 """Vector tiles, TileJSON and indicator tiles over the real Kielce data."""
 
+import json
 import math
+import re
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -501,6 +504,157 @@ def test_indicator_tile_empty_far_away(client, districts):
     make_indicator(districts, [1.0, 2.0, 3.0, 4.0, 5.0])
     z, x, y = tile_of(-70.0, -30.0, 12)
     assert get_tile(client, f"/tiles/indicators/test-index/{z}/{x}/{y}.pbf").status_code == 204
+
+
+def test_indicator_tile_carries_each_areas_status(client, districts):
+    layer, areas = districts
+    indicator = make_indicator(districts, [1.0, 2.0, 3.0, 4.0, None])
+    IndicatorValue.objects.filter(indicator=indicator, area=areas[1]).update(status="stale")
+    IndicatorValue.objects.filter(indicator=indicator, area=areas[2]).delete()
+    got = indicator_features(client, "/tiles/indicators/test-index/8/142/85.pbf")
+    assert [got[a.id]["status"] for a in areas] == ["ok", "stale", "missing", "ok", "missing"]
+    # A status change alone changes the tile (it is part of the cache key).
+    IndicatorValue.objects.filter(indicator=indicator, area=areas[0]).update(status="disputed")
+    assert indicator_features(client, "/tiles/indicators/test-index/8/142/85.pbf")[
+        areas[0].id]["status"] == "disputed"
+
+
+@pytest.mark.parametrize("query", ["", "?areas=obwody-glosowania", "?areas=okregi-wyborcze"])
+def test_indicator_waiting_for_data_has_tiles_of_areas_without_data(client, query):
+    """An indicator whose input does not exist yet: every area is in its tiles with status
+    `missing` and no value, class or rank, so any client draws "no data" (not a 404 per tile)."""
+    got = indicator_features(client, f"/tiles/indicators/bike-racks-per-km2/8/142/85.pbf{query}")
+    # The same areas as in the tile of an indicator with values (at z8 a precinct or two are
+    # below a pixel and left out of both).
+    same = indicator_features(client, f"/tiles/indicators/area-km2/8/142/85.pbf{query}")
+    assert set(got) == set(same) and len(got) >= (90 if "obwody" in query else 5)
+    for props in got.values():
+        assert props["status"] == "missing" and props["name"]
+        assert not {"value", "class", "rank", "period"} & set(props)
+
+
+# --- indicator TileJSON ----------------------------------------------------------------------
+
+def test_indicator_tilejson_describes_the_choropleth_tiles(client):
+    response = client.get("/tiles/indicators/aed-coverage-500m.json",
+                          {"areas": "obwody-glosowania"})
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("application/json")
+    doc = response.json()
+    indicator = Indicator.objects.get(code="aed-coverage-500m")
+    period = max(indicator.values.values_list("period", flat=True))
+    assert doc["tilejson"] == "3.0.0"
+    assert doc["tiles"] == ["http://testserver/tiles/indicators/aed-coverage-500m/{z}/{x}/{y}.pbf"
+                            f"?areas=obwody-glosowania&period={period}"]
+    assert indicator.name_pl in doc["name"] and doc["description"]
+    assert "ODbL" in doc["attribution"] and "OpenStreetMap" in doc["attribution"]
+    # The areas' geometry comes from the precincts layer: its source is credited too.
+    assert Layer.objects.get(slug="obwody-glosowania").attribution.split(",")[0] \
+        in doc["attribution"]
+    assert (doc["minzoom"], doc["maxzoom"]) == (0, 22)
+    west, south, east, north = doc["bounds"]
+    assert KIELCE["west"] <= west < east <= KIELCE["east"]
+    assert KIELCE["south"] <= south < north <= KIELCE["north"]
+    lon, lat, zoom = doc["center"]
+    assert west <= lon <= east and south <= lat <= north and 0 <= zoom <= 22
+    [vector] = doc["vector_layers"]
+    assert vector["id"] == "indicator"
+    assert set(vector["fields"]) == {"id", "name", "value", "class", "rank", "period", "source",
+                                     "status"}
+    assert all(isinstance(v, str) and v for v in vector["fields"].values())
+    # The tiles it names are served and hold the fields it announces.
+    z, x, y = tile_of(*CENTRE, 12)
+    path = doc["tiles"][0].removeprefix("http://testserver").format(z=z, x=x, y=y)
+    tile = decode(get_tile(client, path))
+    assert list(tile) == [vector["id"]]
+    for feature in tile["indicator"]["features"]:
+        assert set(feature["properties"]) <= set(vector["fields"])
+
+
+def test_indicator_tilejson_defaults_and_a_waiting_indicator(client):
+    default = client.get("/tiles/indicators/aed-coverage-500m.json").json()
+    assert "?areas=okregi-wyborcze&period=" in default["tiles"][0]
+    waiting = client.get("/tiles/indicators/bike-racks-per-km2.json").json()
+    # No period to name: the tiles take whatever comes first once there are values.
+    assert waiting["tiles"][0].endswith("/tiles/indicators/bike-racks-per-km2/{z}/{x}/{y}.pbf"
+                                        "?areas=okregi-wyborcze")
+    # Nothing to credit for data that do not exist; the areas' geometry is still credited.
+    assert waiting["attribution"] == Layer.objects.get(slug="okregi-wyborcze").attribution
+    z, x, y = tile_of(*CENTRE, 10)
+    path = waiting["tiles"][0].removeprefix("http://testserver").format(z=z, x=x, y=y)
+    assert {f["properties"]["status"] for f in decode(get_tile(client, path))[
+        "indicator"]["features"]} == {"missing"}
+
+
+def test_indicator_tilejson_escapes_markup_in_the_attribution(client):
+    """TileJSON's attribution may be shown as HTML by map clients: what staff typed is text."""
+    Layer.objects.filter(slug="okregi-wyborcze").update(
+        attribution='<img src=x onerror="alert(1)"> UM & co')
+    doc = client.get("/tiles/indicators/aed-coverage-500m.json").json()
+    assert "<img" not in doc["attribution"]
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; UM &amp; co" in doc["attribution"]
+
+
+@pytest.mark.parametrize("code", ["aed-coverage-500m", "bike-racks-per-km2"])
+def test_gdal_reads_an_indicator_tileset_through_its_tilejson(live_url, code):
+    """GDAL's MVT driver takes a tileset's metadata from the TileJSON (METADATA_FILE): the
+    layer and its field types from `vector_layers`, the tiles to fetch from `bounds`. It forms
+    the tile addresses itself (base/z/x/y.pbf, no query), so this reads the default areas
+    layer and period."""
+    base = f"{live_url}/tiles/indicators/{code}"
+    result = subprocess.run(
+        ["ogrinfo", "-ro", "-al", "-geom=NO", "--debug", "on", f"MVT:{base}/10",
+         "-oo", f"METADATA_FILE={base}.json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Layer name: indicator" in out
+    doc = json.loads(urllib.request.urlopen(f"{base}.json").read())
+    gdal_types = {"Number": "Real", "String": "String"}
+    for name, kind in doc["vector_layers"][0]["fields"].items():
+        assert re.search(rf"^{name}: {gdal_types[kind]} ", out, re.M), name
+    # Over HTTP GDAL cannot list a tileset: the tiles it fetches come from the bounds (those
+    # they cover at z10, and GDAL rounds outwards by up to a tile).
+    west, south, east, north = doc["bounds"]
+    _, x0, y0 = tile_of(west, north, 10)
+    _, x1, y1 = tile_of(east, south, 10)
+    fetched = {(int(x), int(y)) for x, y in re.findall(
+        rf"Fetch\({re.escape(base)}/10/(\d+)/(\d+)\.pbf\)", result.stderr)}
+    assert {(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)} <= fetched
+    assert all(x0 - 1 <= x <= x1 + 1 and y0 - 1 <= y <= y1 + 1 for x, y in fetched)
+    features = {}
+    for block in out.split("OGRFeature(indicator):")[1:]:
+        props = dict(re.findall(r"^  (\w+) \(\w+\) = (.*)$", block, re.M))
+        features[int(float(props["id"]))] = props
+    districts = set(Layer.objects.get(slug="okregi-wyborcze").features.values_list("id",
+                                                                                  flat=True))
+    assert set(features) == districts
+    api = {r["area_id"]: r for r in json.loads(urllib.request.urlopen(
+        f"{live_url}/api/indicators/{code}/values/").read())}
+    for area_id, row in api.items():
+        assert features[area_id]["status"] == row["status"]
+        if row["value"] is None:
+            assert "value" not in features[area_id]
+        else:
+            assert float(features[area_id]["value"]) == pytest.approx(row["value"])
+
+
+@pytest.mark.parametrize("path,query,message", [
+    ("nope", {}, "unknown indicator 'nope'"),
+    ("aed-coverage-500m", {"areas": "no-such-layer"}, "'no-such-layer'"),
+    ("aed-coverage-500m", {"areas": "biblioteki"}, "'biblioteki'"),
+    ("aed-coverage-500m", {"period": "1990"}, "no values for period '1990'"),
+])
+def test_indicator_tilejson_errors_are_404_with_a_message(client, path, query, message):
+    response = client.get(f"/tiles/indicators/{path}.json", query)
+    assert response.status_code == 404
+    assert message in response.json()["detail"]
+
+
+def test_indicator_tilejson_hides_staff_only_areas(client):
+    Layer.objects.filter(slug="obwody-glosowania").update(visibility="staff")
+    response = client.get("/tiles/indicators/aed-coverage-500m.json",
+                          {"areas": "obwody-glosowania"})
+    assert response.status_code == 404
 
 
 # --- the production server -------------------------------------------------------------------

@@ -280,18 +280,20 @@ def layers_bounds(layer_ids: list[int]) -> Bounds | None:
 # before the tile filter, so an area's rank does not depend on which tile shows it. An area may
 # have values from several sources: the indicator's own source wins, then the first by name, so
 # every area is one feature. Classes follow indicators.classify.class_of: 0-based index of the
-# first upper bound >= value, values above the last bound fall in the last class.
+# first upper bound >= value, values above the last bound fall in the last class. Every area
+# carries a status (the value's, or `missing` where it has none, stored or not): an indicator
+# waiting for data still has tiles, of areas that any client can draw as "no data".
 _INDICATOR_TILE = f"""
 WITH env AS ({_ENVELOPES}),
 vals AS (
-    SELECT DISTINCT ON (v.area_id) v.area_id, v.value, v.source
+    SELECT DISTINCT ON (v.area_id) v.area_id, v.value, v.source, v.status
     FROM indicators_indicatorvalue v
     JOIN layers_feature a ON a.id = v.area_id
     WHERE v.indicator_id = %(indicator)s AND v.period = %(period)s AND a.layer_id = %(layer)s
     ORDER BY v.area_id, (v.source = %(preferred_source)s) DESC, v.source
 ),
 ranked AS (
-    SELECT area_id, value, source,
+    SELECT area_id, value, source, status,
            CASE WHEN value IS NOT NULL THEN
              rank() OVER (ORDER BY value * %(direction)s DESC NULLS LAST) END AS rank,
            CASE WHEN value IS NOT NULL AND cardinality(%(breaks)s::float8[]) > 0 THEN
@@ -305,6 +307,7 @@ features AS (
            coalesce(f.properties ->> %(name_field)s, '#' || f.id) AS name,
            r.value, r.class::integer AS "class", r.rank::integer AS rank,
            %(period)s::text AS period, r.source,
+           CASE WHEN r.value IS NULL THEN 'missing' ELSE r.status END AS status,
            ST_AsMVTGeom(ST_Transform(f.geom, 3857), env.tile, {EXTENT}, {BUFFER}, true) AS geom
     FROM layers_feature f CROSS JOIN env
     LEFT JOIN ranked r ON r.area_id = f.id
@@ -327,7 +330,7 @@ def indicator_tile(*, indicator_id: int, polarity: str, preferred_source: str, l
 
 
 def indicator_values_stamp(indicator_id: int, layer_id: int, period: str) -> str:
-    """Changes whenever a value the indicator tile shows changes.
+    """Changes whenever a value (or its status) the indicator tile shows changes.
 
     max(computed_at) alone misses deletions and QuerySet.update() (no auto_now), so the count
     and a digest of the values themselves are part of it; over one layer's areas that is cheap.
@@ -335,7 +338,7 @@ def indicator_values_stamp(indicator_id: int, layer_id: int, period: str) -> str
     with connection.cursor() as cur:
         cur.execute("""
             SELECT count(*), max(v.computed_at),
-                   md5(string_agg(concat_ws(':', v.area_id, v.source, v.value),
+                   md5(string_agg(concat_ws(':', v.area_id, v.source, v.value, v.status),
                                   ',' ORDER BY v.area_id, v.source))
             FROM indicators_indicatorvalue v JOIN layers_feature a ON a.id = v.area_id
             WHERE v.indicator_id = %s AND v.period = %s AND a.layer_id = %s""",

@@ -3,6 +3,7 @@
 import math
 
 from django.core.cache import cache
+from django.utils.html import escape
 
 from layers.models import Layer
 from tiles import queries
@@ -70,4 +71,42 @@ def document(layers: list[Layer], tiles_url: str, options: Options = NO_OPTIONS)
             }
             for la in layers
         ],
+    }
+
+
+# The one layer of an indicator tile (tiles.queries._INDICATOR_TILE) and its attributes.
+INDICATOR_LAYER = "indicator"
+INDICATOR_FIELDS = {
+    "id": "Number", "name": "String", "value": "Number", "class": "Number", "rank": "Number",
+    "period": "String", "source": "String", "status": "String",
+}
+
+
+def indicator_document(indicator, areas: Layer, period: str | None, tiles_url: str,
+                       attribution: list[str]) -> dict:
+    """TileJSON for an indicator's choropleth tiles over one areas layer. `attribution` is
+    plain text: TileJSON lets clients show it as HTML (MapLibre does), so it is escaped."""
+    b = bounds([areas]) or WORLD
+    unit = f" [{indicator.unit}]" if indicator.unit else ""
+    when = f", {period}" if period else ""
+    return {
+        "tilejson": "3.0.0",
+        "name": f"{indicator.name_pl}{unit} – {areas.title_pl or areas.slug}{when}",
+        "description": indicator.description_pl or indicator.name_pl,
+        "attribution": "; ".join(escape(part) for part in attribution),
+        "tiles": [tiles_url],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "bounds": [b.west, b.south, b.east, b.north],
+        "center": [(b.west + b.east) / 2, (b.south + b.north) / 2, fit_zoom(b)],
+        "vector_layers": [{
+            "id": INDICATOR_LAYER,
+            "description": (f"{areas.title_pl or areas.slug}: value, class (0-based, from the "
+                            "legend's breaks), rank (1 = best) and status (ok, stale, "
+                            "disputed, missing) of each area; no value, class or rank where "
+                            "there are no data"),
+            "minzoom": 0,
+            "maxzoom": MAX_ZOOM,
+            "fields": dict(INDICATOR_FIELDS),
+        }],
     }

@@ -1,6 +1,7 @@
 """Tile endpoints: parse, check access, hand over to queries and caching. No SQL here."""
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.http import JsonResponse
 from django.urls import reverse
@@ -8,7 +9,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from indicators.classify import legend
-from indicators.queries import NotFound, resolve
+from indicators.queries import NotFound, attribution, resolve
 from layers.models import Layer
 from tiles import build, queries, tilejson
 from tiles.access import tile_layers, visible_layers
@@ -67,17 +68,40 @@ def layer_tilejson(request, layers):
     return response
 
 
+def _indicator(request, code: str):
+    # resolve() is shared with the indicator API and legend: the same indicators visible, the
+    # same defaults (first areas layer, latest period), so a map asking both for "the default"
+    # gets a matching pair.
+    try:
+        return resolve(code, request.GET.get("areas") or None, request.GET.get("period") or None)
+    except NotFound as e:
+        raise TileRequestError(404, str(e)) from None
+
+
+@require_safe
+@json_errors
+def indicator_tilejson(request, code):
+    indicator, areas, period = _indicator(request, code)
+    path = reverse("tiles:indicator-tile",
+                   kwargs={"code": indicator.code, "z": "0", "x": "0", "y": "0"})
+    # The tiles named carry the areas and the period resolved here, so the document and its
+    # tiles describe the same map; with no values yet there is no period to name.
+    query = {"areas": areas.slug, **({"period": period} if period else {})}
+    template = (request.build_absolute_uri(path.removesuffix("0/0/0.pbf")) + "{z}/{x}/{y}.pbf?"
+                + urlencode(query))
+    response = JsonResponse(
+        tilejson.indicator_document(indicator, areas, period, template,
+                                    attribution(indicator, areas, period)),
+        json_dumps_params={"ensure_ascii": False})
+    add_cache_headers(response, public=True)
+    return response
+
+
 @require_safe
 @json_errors
 def indicator_tile(request, code, z, x, y):
     tile = parse_tile(z, x, y)
-    # resolve() is shared with the indicator API and legend: the same defaults (first areas
-    # layer, latest period), so a map asking both for "the default" gets a matching pair.
-    try:
-        indicator, areas, period = resolve(
-            code, request.GET.get("areas") or None, request.GET.get("period") or None)
-    except NotFound as e:
-        raise TileRequestError(404, str(e)) from None
+    indicator, areas, period = _indicator(request, code)
     stamp = queries.indicator_values_stamp(indicator.id, areas.id, period)
     # The indicator's own settings decide classes and ranks, so they are part of the key.
     key = tile_key("indicator", indicator.code, indicator.id, indicator.polarity,
@@ -96,5 +120,5 @@ def indicator_tile(request, code, z, x, y):
 @json_errors
 def unknown(request, rest=""):
     raise TileRequestError(404, f"no tile endpoint at /tiles/{rest}; expected "
-                                "<layer>/{z}/{x}/{y}.pbf, <layer>.json or "
-                                "indicators/<code>/{z}/{x}/{y}.pbf")
+                                "<layer>/{z}/{x}/{y}.pbf, <layer>.json, "
+                                "indicators/<code>/{z}/{x}/{y}.pbf or indicators/<code>.json")
