@@ -3,8 +3,8 @@ a Leaflet map with their attributes as schema-driven form fields, history with r
 
 Rights follow layers.permissions, not Django's per-model permissions: every staff user sees
 every layer; only members of a layer's editor groups (and superusers) change its features.
-Registry rights (create, delete, restore layers; visibility; editor groups) are the
-`layers.*_layer` model permissions."""
+Registry rights (create, delete, restore layers; visibility, editor groups, tile settings) are
+the `layers.*_layer` model permissions."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -148,7 +148,7 @@ class LayerAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)
         if not permissions.can_manage(request.user, "change"):
-            fields += ["visibility", "editor_groups"]
+            fields += list(permissions.REGISTRY_FIELDS)
         if obj is not None:
             fields.append("slug")  # URLs, tiles and downloads depend on it
         return fields

@@ -100,9 +100,20 @@ class LayerSerializer(serializers.ModelSerializer):
                   "visibility", "role", "name_field", "schema", "editor_groups", "publisher",
                   "source", "source_url", "licence", "attribution", "update_frequency",
                   "data_date", "last_updated", "quality_notes", "keywords", "theme",
-                  "native_crs", "synthetic", "version", "feature_count", "links",
+                  "native_crs", "synthetic", "tile_minzoom", "tile_maxzoom",
+                  "tile_feature_limit", "version", "feature_count", "links",
                   "schema_renames", "schema_allow_drop")
         read_only_fields = ("version", "last_updated")
+
+    def validate(self, attrs):
+        def current(name):
+            return attrs.get(name, getattr(self.instance, name, None) if self.instance
+                             else Layer._meta.get_field(name).get_default())
+        low, high = current("tile_minzoom"), current("tile_maxzoom")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError(
+                {"tile_minzoom": [f"must not exceed tile_maxzoom ({high}), got {low}"]})
+        return attrs
 
     def get_links(self, layer) -> dict:
         request = self.context.get("request")
@@ -113,6 +124,7 @@ class LayerSerializer(serializers.ModelSerializer):
                 "features": url(f"/api/layers/{layer.slug}/features/"),
                 "geojson": url(f"/data/{layer.slug}.geojson"),
                 "csv": url(f"/data/{layer.slug}.csv"),
+                "csv_excel": url(f"/data/{layer.slug}.csv?excel=1"),
                 "gpkg": url(f"/data/{layer.slug}.gpkg")}
 
     def validate_schema(self, value):
@@ -149,6 +161,49 @@ class LayerSerializer(serializers.ModelSerializer):
         return layer
 
 
+def _check_fields(request, layer: Layer | None) -> None:
+    """The one rule for what a client may send to create (`layer` None) or update a layer:
+    a field the API does not know, or one the server sets (read-only), is a 400 naming it;
+    a registry field (layers.permissions.REGISTRY_FIELDS: visibility, editor groups, tile
+    settings) set to anything but its current value (its default, on creation) needs
+    layers.change_layer, else 403 naming it. Sending back what was read is allowed, so a
+    GET, edit, PUT round trip works."""
+    serializer = LayerSerializer(layer, context={"request": request})
+    fields = serializer.fields
+    sent = request.data
+    unknown = sorted(k for k in sent if k not in fields)
+    if unknown:
+        writable = ", ".join(sorted(k for k, f in fields.items() if not f.read_only))
+        raise serializers.ValidationError({k: [f"unknown field; a client may set: {writable}"]
+                                           for k in unknown})
+    current = serializer.data if layer is not None else {}
+    read_only = sorted(k for k in sent if fields[k].read_only
+                       and (layer is None or sent[k] != current.get(k)))
+    if read_only:
+        raise serializers.ValidationError({k: ["read-only: the server sets it"]
+                                           for k in read_only})
+    if permissions.can_manage(request.user, "change"):
+        return
+    changed = [k for k in permissions.REGISTRY_FIELDS
+               if k in sent and not _unchanged(fields[k], sent[k], layer)]
+    if changed:
+        raise PermissionDenied(f"{', '.join(changed)}: set only by users with the "
+                               "layers.change_layer permission")
+
+
+def _unchanged(field, sent, layer: Layer | None) -> bool:
+    try:
+        value = field.run_validation(sent)
+    except serializers.ValidationError:
+        return False  # not even valid: certainly not the current value
+    if field.field_name == "editor_groups":
+        before = set(layer.editor_groups.values_list("pk", flat=True)) if layer else set()
+        return {g.pk for g in value} == before
+    before = getattr(layer, field.source) if layer is not None \
+        else Layer._meta.get_field(field.source).get_default()
+    return value == before
+
+
 def _layers_qs(user):
     return permissions.visible_layers(user).annotate(n_features=Count("features")).prefetch_related(
         "editor_groups")
@@ -167,6 +222,7 @@ class LayerList(LayerAPIView):
             raise NotAuthenticated()
         if not permissions.can_manage(request.user, "add"):
             raise PermissionDenied("creating layers needs the layers.add_layer permission")
+        _check_fields(request, None)
         serializer = LayerSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         layer = serializer.save()
@@ -189,14 +245,8 @@ class LayerDetail(LayerAPIView):
             layer = _layer_for_read(request, slug)
         else:
             layer = _layer_for_write(request, slug)
-        data = request.data
-        registry = {"visibility", "editor_groups"} & set(data)
-        if registry and not permissions.can_manage(request.user, "change"):
-            current = LayerSerializer(layer).data
-            if any(data[k] != current[k] for k in registry):
-                raise PermissionDenied("visibility and editor groups are set by users with the "
-                                       "layers.change_layer permission")
-        serializer = LayerSerializer(layer, data=data, partial=partial,
+        _check_fields(request, self._get(request, slug))
+        serializer = LayerSerializer(layer, data=request.data, partial=partial,
                                      context={"request": request})
         serializer.is_valid(raise_exception=True)
         try:

@@ -5,9 +5,9 @@
   does not exist: channels answer 404 for it, exactly as for an unknown slug.
 - Writing a layer's features (and its metadata and schema) needs membership of one of the
   layer's editor groups, or superuser. Staff status alone grants reading, not writing.
-- Creating, deleting and restoring layers, and choosing a layer's visibility and editor groups,
-  need the Django model permissions (`layers.add_layer`, `layers.delete_layer`,
-  `layers.change_layer`), which superusers have.
+- Creating, deleting and restoring layers, and choosing a layer's visibility, editor groups and
+  tile settings (REGISTRY_FIELDS), need the Django model permissions (`layers.add_layer`,
+  `layers.delete_layer`, `layers.change_layer`), which superusers have.
 
 A deleted layer is invisible to all of them (`Layer.objects` leaves it out).
 """
@@ -84,6 +84,12 @@ def editable_layers(user) -> QuerySet:
     if user.is_superuser:
         return qs
     return qs.filter(editor_groups__in=user.groups.all()).distinct()
+
+
+# Layer settings only users with `layers.change_layer` choose (admin form, REST create and update):
+# who sees the layer, who edits it, and what the tile service spends on it.
+REGISTRY_FIELDS = ("visibility", "editor_groups", "tile_minzoom", "tile_maxzoom",
+                   "tile_feature_limit")
 
 
 def can_manage(user, action: str = "change") -> bool:

@@ -341,6 +341,104 @@ def test_editors_change_metadata_but_not_visibility_or_groups(layer, users, regi
     assert api_client().get("/api/layers/test-points/").status_code == 404
 
 
+def test_registrar_sets_the_tile_settings_and_they_are_read_back(layer, registrar):
+    client = api_client(registrar)
+    response = client.patch("/api/layers/test-points/", {
+        "tile_minzoom": 8, "tile_maxzoom": 16, "tile_feature_limit": 500}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["tile_minzoom"], body["tile_maxzoom"], body["tile_feature_limit"]) == \
+        (8, 16, 500)
+    stored = Layer.objects.get(pk=layer.pk)
+    assert (stored.tile_minzoom, stored.tile_maxzoom, stored.tile_feature_limit) == (8, 16, 500)
+    assert client.patch("/api/layers/test-points/", {"tile_feature_limit": None},
+                        format="json").json()["tile_feature_limit"] is None
+    assert Layer.objects.get(pk=layer.pk).tile_feature_limit is None
+
+
+def test_editors_without_change_layer_may_not_set_tile_settings(layer, users):
+    client = api_client(users["editor"])
+    for change in ({"tile_feature_limit": 10}, {"tile_minzoom": 12},
+                   {"tile_maxzoom": 14, "title_en": "Points"}):
+        response = client.patch("/api/layers/test-points/", change, format="json")
+        assert response.status_code == 403, (change, response.content)
+        for name in change:
+            if name.startswith("tile_"):
+                assert name in response.json()["detail"]
+    stored = Layer.objects.get(pk=layer.pk)
+    assert (stored.tile_minzoom, stored.tile_maxzoom, stored.tile_feature_limit) == (0, 22, None)
+    assert stored.title_en == "Layer test-points"
+    # Sending back the values read is no change: a GET, edit, PUT round trip works.
+    body = client.get("/api/layers/test-points/").json()
+    body["title_en"] = "Points"
+    response = client.put("/api/layers/test-points/", body, format="json")
+    assert response.status_code == 200, response.content
+    assert Layer.objects.get(pk=layer.pk).title_en == "Points"
+
+
+@pytest.mark.parametrize("change,field,message", [
+    ({"tile_feature_limitx": 5}, "tile_feature_limitx", "unknown field"),
+    ({"colour": "red", "title_en": "x"}, "colour", "unknown field"),
+    ({"version": 99}, "version", "read-only"),
+    ({"feature_count": 0}, "feature_count", "read-only"),
+    ({"links": {}}, "links", "read-only"),
+    ({"last_updated": "2020-01-01T00:00:00Z"}, "last_updated", "read-only"),
+    ({"tile_feature_limit": "many"}, "tile_feature_limit", "liczb"),
+    ({"tile_feature_limit": 0}, "tile_feature_limit", "1"),
+    ({"tile_feature_limit": 2.5}, "tile_feature_limit", "liczb"),
+    ({"tile_feature_limit": True}, "tile_feature_limit", "liczb"),
+    ({"tile_minzoom": -1}, "tile_minzoom", "0"),
+    ({"tile_maxzoom": 23}, "tile_maxzoom", "22"),
+    ({"tile_maxzoom": [4]}, "tile_maxzoom", "liczb"),
+    ({"tile_minzoom": 15, "tile_maxzoom": 10}, "tile_minzoom", "must not exceed"),
+    ({"tile_minzoom": 23}, "tile_minzoom", "22"),
+])
+def test_fields_a_client_may_not_set_are_400_naming_them(layer, registrar, change, field,
+                                                        message):
+    before = Layer.objects.filter(pk=layer.pk).values().get()
+    response = api_client(registrar).patch("/api/layers/test-points/", change, format="json")
+    assert response.status_code == 400, (change, response.status_code, response.content)
+    body = response.json()
+    assert field in body, body
+    assert message in " ".join(map(str, body[field])), body
+    assert Layer.objects.filter(pk=layer.pk).values().get() == before
+
+
+def test_a_partial_zoom_change_is_checked_against_the_stored_range(layer, registrar):
+    Layer.objects.filter(pk=layer.pk).update(tile_minzoom=5, tile_maxzoom=12)
+    client = api_client(registrar)
+    response = client.patch("/api/layers/test-points/", {"tile_maxzoom": 4}, format="json")
+    assert response.status_code == 400 and "tile_minzoom" in response.json()
+    assert client.patch("/api/layers/test-points/", {"tile_maxzoom": 5},
+                        format="json").status_code == 200
+
+
+def test_creating_a_layer_follows_the_same_rule(users, registrar, django_user_model):
+    from django.contrib.auth.models import Permission
+    creator = django_user_model.objects.create_user("creator", is_staff=True)
+    creator.user_permissions.add(Permission.objects.get(codename="add_layer",
+                                                        content_type__app_label="layers"))
+    body = {"slug": "lawki", "title": "Ławki", "geometry_type": "Point"}
+    for extra, status, name in [({"tile_feature_limit": 100}, 403, "tile_feature_limit"),
+                                ({"visibility": "staff"}, 403, "visibility"),
+                                ({"version": 5}, 400, "version"),
+                                ({"nazwa": "x"}, 400, "nazwa")]:
+        response = api_client(creator).post("/api/layers/", {**body, **extra}, format="json")
+        assert response.status_code == status, (extra, response.content)
+        assert name in json.dumps(response.json())
+        assert not Layer.all_objects.filter(slug="lawki").exists()
+    # Defaults sent explicitly change nothing, so they need no extra right.
+    ok = api_client(creator).post("/api/layers/", {**body, "visibility": "public",
+                                                   "tile_minzoom": 0}, format="json")
+    assert ok.status_code == 201, ok.content
+    made = api_client(registrar).post("/api/layers/", {
+        "slug": "lawki-2", "title": "Ławki 2", "tile_minzoom": 10, "tile_feature_limit": 50},
+        format="json")
+    assert made.status_code == 201, made.content
+    stored = Layer.objects.get(slug="lawki-2")
+    assert (stored.tile_minzoom, stored.tile_feature_limit) == (10, 50)
+
+
 def test_openapi_document_describes_the_api(client):
     response = client.get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
