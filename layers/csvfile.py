@@ -48,16 +48,18 @@ class FormError(ValueError):
 def form_of(query: Mapping) -> Form:
     """The form a request asks for with `?excel=`: 1/true → Excel's, 0/false/empty/absent →
     plain; anything else is refused (FormError naming the value) rather than guessed."""
-    values = {v.strip().lower() if v.strip().lower() in _ON + _OFF else v
-              for v in (query.getlist(EXCEL_PARAM) if hasattr(query, "getlist")
-                        else [query.get(EXCEL_PARAM, "")])}
-    odd = sorted(v for v in values if v not in _ON + _OFF)
-    if odd:
-        raise FormError(f"{EXCEL_PARAM}: expected 1 (the form for Excel: semicolons, decimal "
-                        f"commas) or 0 (plain CSV), got {odd[0]!r}")
-    if values & set(_ON) and values & set(_OFF):
+    given = query.getlist(EXCEL_PARAM) if hasattr(query, "getlist") \
+        else [query.get(EXCEL_PARAM, "")]
+    wanted = set()
+    for value in given:
+        word = value.strip().lower()
+        if word not in _ON + _OFF:
+            raise FormError(f"{EXCEL_PARAM}: expected 1 (the form for Excel: semicolons, "
+                            f"decimal commas) or 0 (plain CSV), got {value!r}")
+        wanted.add(word in _ON)
+    if len(wanted) > 1:
         raise FormError(f"{EXCEL_PARAM}: given twice with different values")
-    return EXCEL if values & set(_ON) else PLAIN
+    return EXCEL if True in wanted else PLAIN
 
 
 def filename(base: str, form: Form) -> str:

@@ -143,6 +143,12 @@ def test_odd_excel_values_are_400_naming_the_parameter(client, url, value):
 
 
 @pytest.mark.parametrize("url", DOWNLOADS)
+def test_excel_given_twice_differently_is_400(client, url):
+    response = client.get(with_excel(url) + "&excel=0")
+    assert response.status_code == 400 and "given twice" in content(response)
+
+
+@pytest.mark.parametrize("url", DOWNLOADS)
 @pytest.mark.parametrize("value", ["0", "false", ""])
 def test_excel_off_is_the_plain_form(client, url, value):
     assert content(client.get(with_excel(url, value))) == content(client.get(url))
