@@ -8,6 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
 
 import pytest
 from django.test import Client
@@ -80,3 +81,104 @@ def test_metrics_with_a_token_need_it_from_everywhere(monkeypatch):
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 401
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.5",
                       HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+
+
+# --- Content-Security-Policy ------------------------------------------------------------------
+
+def _directives(header: str) -> dict[str, list[str]]:
+    return {d.split()[0]: d.split()[1:] for d in header.split(";") if d.strip()}
+
+
+def test_every_response_carries_the_policy(client):
+    for path in ("/", "/admin/login/", "/ogc?f=html", "/ogc/openapi?f=html", "/api/layers/",
+                 "/api/schema/", "/reports/", "/no-such-page/", "/data/biblioteki.geojson"):
+        response = client.get(path)
+        policy = _directives(response["Content-Security-Policy"])
+        assert policy["script-src"] == ["'self'"], path
+        assert policy["style-src"] == ["'self'"], path
+        assert policy["object-src"] == ["'none'"] and policy["frame-ancestors"] == ["'none'"]
+        assert policy["base-uri"] == ["'self'"] and policy["form-action"] == ["'self'"]
+        assert policy["connect-src"] == ["'self'"]
+        assert policy["img-src"][:3] == ["'self'", "data:", "blob:"]
+
+
+def test_the_basemap_host_is_the_one_foreign_image_source():
+    from sdi.settings import _basemap_source
+
+    assert _basemap_source("https://tile.openstreetmap.org/{z}/{x}/{y}.png") == [
+        "https://tile.openstreetmap.org"]
+    assert _basemap_source("https://{s}.tiles.example.org/{z}/{x}/{y}.png") == [
+        "https://*.tiles.example.org"]
+    assert _basemap_source("") == []
+
+
+def test_the_browsable_api_allows_style_attributes_and_nothing_inline_else(client):
+    response = client.get("/api/layers/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    policy = _directives(response["Content-Security-Policy"])
+    assert policy["style-src-attr"] == ["'unsafe-inline'"]
+    assert policy["script-src"] == ["'self'"] and policy["style-src"] == ["'self'"]
+    assert [f for f in inline_code(response.content.decode()) if "style=" not in f] == []
+    assert "style-src-attr" not in client.get("/api/layers/")["Content-Security-Policy"]
+
+
+class _InlineFinder(HTMLParser):
+    """What a policy without 'unsafe-inline' blocks: inline scripts, on*= handlers, style
+    attributes and <style> elements."""
+
+    DATA_TYPES = ("application/json", "application/ld+json")
+
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script" and "src" not in attrs and attrs.get("type") not in self.DATA_TYPES:
+            self.found.append(f"inline <script> at line {self.getpos()[0]}")
+        if tag == "style":
+            self.found.append(f"<style> at line {self.getpos()[0]}")
+        for name in attrs:
+            if name.startswith("on") or name == "style":
+                self.found.append(f"{name}= on <{tag}> at line {self.getpos()[0]}")
+
+
+def inline_code(html: str) -> list[str]:
+    finder = _InlineFinder()
+    finder.feed(html)
+    return finder.found
+
+
+PUBLIC_PAGES = ("/", "/districts/", "/districts/okreg-1/", "/compare/?areas=okreg-1,okreg-2",
+                "/data/", "/data/biblioteki/", "/reports/", "/reports/new/", "/ogc?f=html",
+                "/ogc/conformance?f=html", "/ogc/collections?f=html",
+                "/ogc/collections/biblioteki?f=html", "/ogc/collections/biblioteki/items?f=html",
+                "/ogc/collections/biblioteki/queryables?f=html",
+                "/ogc/collections/catalogue/items?f=html", "/ogc/collections/indicator-values"
+                "/items?f=html&limit=5", "/ogc/openapi?f=html", "/admin/login/")
+STAFF_PAGES = ("/admin/", "/admin/layers/layer/", "/admin/layers/feature/",
+               "/admin/indicators/indicator/", "/admin/indicators/indicator/audit/gaps/",
+               "/admin/indicators/indicator/audit/inventory/",
+               "/admin/indicators/indicator/audit/quality/", "/reports/moderate/")
+
+
+def test_pages_have_no_inline_script_or_style(client, django_user_model):
+    from layers.models import Feature
+
+    feature = Feature.objects.filter(layer__slug="biblioteki").first()
+    pages = [*PUBLIC_PAGES, f"/ogc/collections/biblioteki/items/{feature.pk}?f=html"]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert inline_code(response.content.decode()) == [], path
+    client.force_login(django_user_model.objects.create(username="csp-root", is_staff=True,
+                                                        is_superuser=True))
+    from django.contrib import admin
+
+    every_list = [f"/admin/{m._meta.app_label}/{m._meta.model_name}/"
+                  for m in admin.site._registry]
+    for path in (*STAFF_PAGES, *every_list, f"/admin/layers/feature/{feature.pk}/change/",
+                 f"/admin/layers/layer/{feature.layer_id}/change/", "/admin/layers/layer/add/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert inline_code(response.content.decode()) == [], path
