@@ -23,5 +23,11 @@
     }
   }
 
-  Array.prototype.forEach.call(document.querySelectorAll("[data-sdi-map-widget]"), start);
+  function startAll() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-sdi-map-widget]"), start);
+  }
+  // The admin puts form media in the page's head, before the widgets.
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", startAll);
+  } else { startAll(); }
 })();

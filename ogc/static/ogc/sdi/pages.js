@@ -173,10 +173,11 @@
   function swagger() {
     var holder = document.getElementById("swagger-ui");
     if (!holder || !window.SwaggerUIBundle) { return; }
+    // BaseLayout: the standalone layout's top bar (an address box, which was hidden anyway, and
+    // a logo whose SVG carries a <style> element the policy refuses) is left out.
     window.ui = SwaggerUIBundle({
       url: holder.dataset.url, dom_id: "#swagger-ui", deepLinking: true,
-      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-      plugins: [SwaggerUIBundle.plugins.DownloadUrl], layout: "StandaloneLayout"
+      presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout"
     });
   }
 
