@@ -182,3 +182,20 @@ def test_pages_have_no_inline_script_or_style(client, django_user_model):
         response = client.get(path)
         assert response.status_code == 200, path
         assert inline_code(response.content.decode()) == [], path
+
+
+def test_a_route_can_allow_framing_for_itself():
+    """Pages meant to be embedded (the coming /embed/ views) replace frame-ancestors for their
+    own answers; every other directive stays."""
+    from csp.decorators import csp_replace
+    from csp.middleware import CSPMiddleware
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    @csp_replace({"frame-ancestors": ["https:"]})
+    def embedded(request):
+        return HttpResponse("<p>map</p>")
+
+    response = CSPMiddleware(embedded)(RequestFactory().get("/embed/map/"))
+    policy = _directives(response["Content-Security-Policy"])
+    assert policy["frame-ancestors"] == ["https:"] and policy["script-src"] == ["'self'"]
