@@ -3,7 +3,9 @@ form Excel in Polish reads: layers.csvfile). Views are thin:
 the work is in indicators.queries / computing / importing / discrepancies / gaps / quality /
 inventory.
 
-Reads are public and only ever show public areas layers. Writes need an authenticated user
+Reads show what indicators.access lets the asking user see (an indicator computed from a
+staff-only layer does not exist for anyone else: 404, as an unknown code); answers that hold
+more than everybody may see say `Cache-Control: private`. Writes need an authenticated user
 (token or session) with the model permission: recompute → indicators.change_indicatorvalue,
 import → indicators.add_indicatorvalue, review a discrepancy → indicators.change_discrepancy.
 """
@@ -14,6 +16,7 @@ from urllib.parse import urlencode
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.urls import reverse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from rest_framework import status
 from rest_framework.exceptions import NotFound as HttpNotFound
 from rest_framework.exceptions import ParseError
@@ -23,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from indicators import (
+    access,
     classify,
     computing,
     discrepancies,
@@ -34,8 +38,7 @@ from indicators import (
 )
 from indicators.methods import MethodError
 from indicators.models import Discrepancy, Indicator, IndicatorValue
-from layers import csvfile
-from layers.models import Layer
+from layers import csvfile, permissions
 
 MAX_ROWS = 50_000
 
@@ -50,22 +53,31 @@ def _perm(codename: str):
 
 
 def _is_staff(request) -> bool:
-    return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+    return permissions.is_staff(request.user)
+
+
+def _personal(response, restricted: bool = True):
+    """An answer that depends on who asks and holds what not everybody may see stays out of
+    shared caches."""
+    patch_vary_headers(response, ("Cookie", "Authorization"))
+    if restricted:
+        patch_cache_control(response, private=True, no_store=True)
+    return response
 
 
 def _resolve(request, code):
     try:
         return queries.resolve(code, request.query_params.get("areas"),
-                               request.query_params.get("period"))
+                               request.query_params.get("period"), user=request.user)
     except queries.NotFound as exc:
         raise HttpNotFound(str(exc)) from exc
 
 
-def _indicator(code: str) -> Indicator:
-    indicator = Indicator.objects.filter(code=code).first()
-    if indicator is None:
-        raise HttpNotFound(f"unknown indicator {code!r}")
-    return indicator
+def _indicator(code: str, request) -> Indicator:
+    try:
+        return queries.get_indicator(code, request.user)
+    except queries.NotFound as exc:
+        raise HttpNotFound(str(exc)) from exc
 
 
 def _int_param(request, name: str) -> int | None:
@@ -114,14 +126,18 @@ def _with_links(request, data: dict) -> dict:
 
 class IndicatorList(APIView):
     def get(self, request):
-        return Response([_with_links(request, queries.indicator_json(i))
-                         for i in queries.public_indicators()])
+        shown = list(queries.visible_indicators(request.user))
+        return _personal(Response([_with_links(request, queries.indicator_json(
+            i, user=request.user)) for i in shown]),
+            restricted=any(access.restricted(i) for i in shown))
 
 
 class IndicatorDetail(APIView):
     def get(self, request, code):
-        return Response(_with_links(request, queries.indicator_json(_indicator(code),
-                                                                    detail=True)))
+        indicator = _indicator(code, request)
+        return _personal(Response(_with_links(request, queries.indicator_json(
+            indicator, detail=True, user=request.user))),
+            restricted=access.restricted(indicator))
 
 
 VALUE_COLUMNS = ["area_id", "area_name", "period", "value", "source", "status", "origin",
@@ -141,22 +157,25 @@ class IndicatorValues(APIView):
                                                                                      "true"))
         if area_id is not None and not rows:
             raise HttpNotFound(f"no area {area_id} in {areas.slug}")
+        restricted = access.restricted(indicator, [areas])
         if fmt == "csv":
             name = f"{code}-{areas.slug}" + (f"-{period}" if period else "")
-            return _csv([_flatten_discrepancy(r) for r in rows], VALUE_COLUMNS, name, form)
-        return Response(rows)
+            return _personal(_csv([_flatten_discrepancy(r) for r in rows], VALUE_COLUMNS, name,
+                                  form), restricted)
+        return _personal(Response(rows), restricted)
 
 
 ALL_VALUE_COLUMNS = ["indicator", "unit", "areas", "area_id", "area_name", "period", "value",
                      "source", "status", "origin", "note", "computed_at"]
 
 
-def _indicator_and_areas(q) -> tuple:
-    """The optional ?indicator= and ?areas= filters; unknown ones are a 404."""
-    indicator = _indicator(q["indicator"]) if q.get("indicator") else None
+def _indicator_and_areas(request) -> tuple:
+    """The optional ?indicator= and ?areas= filters; unknown (or hidden) ones are a 404."""
+    q = request.query_params
+    indicator = _indicator(q["indicator"], request) if q.get("indicator") else None
     areas = None
     if q.get("areas"):
-        areas = Layer.objects.filter(slug=q["areas"], visibility=Layer.Visibility.PUBLIC).first()
+        areas = permissions.visible_layers(request.user).filter(slug=q["areas"]).first()
         if areas is None:
             raise HttpNotFound(f"unknown areas layer {q['areas']!r}")
     return indicator, areas
@@ -168,20 +187,22 @@ class AllValues(APIView):
     def get(self, request):
         fmt, form = _format(request)
         q = request.query_params
-        indicator, areas = _indicator_and_areas(q)
+        indicator, areas = _indicator_and_areas(request)
         state = q.get("status") or None
         if state is not None and state not in IndicatorValue.Status.values:
             raise ParseError(f"`status` must be one of {', '.join(IndicatorValue.Status.values)}")
         rows = queries.value_rows(indicator=indicator, areas=areas,
                                   area_id=_int_param(request, "area"),
                                   period=q.get("period") or None, source=q.get("source") or None,
-                                  status=state, limit=MAX_ROWS + 1)
+                                  status=state, limit=MAX_ROWS + 1, user=request.user)
         if len(rows) > MAX_ROWS:
             raise ParseError(f"more than {MAX_ROWS} values match; narrow the filter "
                              "(indicator, areas, period)")
+        restricted = _staff_sees_more(request)
         if fmt == "csv":
-            return _csv(rows, ALL_VALUE_COLUMNS, "indicator-values", form)
-        return Response(rows)
+            return _personal(_csv(rows, ALL_VALUE_COLUMNS, "indicator-values", form),
+                             restricted)
+        return _personal(Response(rows), restricted)
 
 
 class IndicatorLegend(APIView):
@@ -194,10 +215,11 @@ class IndicatorLegend(APIView):
                              f"{classify.MAX_CLASSES}")
         indicator, areas, period = _resolve(request, code)
         try:
-            return Response(classify.legend(
+            return _personal(Response(classify.legend(
                 indicator, areas, period, k=k,
                 classification=request.query_params.get("classification") or None,
-                scheme=request.query_params.get("scheme") or None))
+                scheme=request.query_params.get("scheme") or None)),
+                access.restricted(indicator, [areas]))
         except classify.LegendError as exc:
             raise ParseError(str(exc)) from exc
 
@@ -206,7 +228,7 @@ class IndicatorRecompute(APIView):
     permission_classes = [IsAuthenticated, _perm("indicators.change_indicatorvalue")]
 
     def post(self, request, code):
-        indicator = _indicator(code)
+        indicator = _indicator(code, request)
         try:
             count = computing.compute_indicator(indicator)
         except MethodError as exc:
@@ -236,11 +258,11 @@ class IndicatorImport(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     def post(self, request, code):
-        indicator = _indicator(code)
+        indicator = _indicator(code, request)
         slug = request.query_params.get("areas") or request.data.get("areas")
         if not slug:
             raise ParseError("`areas` (the areas layer the codes refer to) is required")
-        areas = Layer.objects.filter(slug=slug).first()
+        areas = permissions.visible_layers(request.user).filter(slug=slug).first()
         if areas is None:
             raise HttpNotFound(f"unknown areas layer {slug!r}")
         upload = request.FILES.get("file")
@@ -264,9 +286,10 @@ class DiscrepancyList(APIView):
 
     def get(self, request):
         q = request.query_params
-        indicator, areas = _indicator_and_areas(q)
-        return Response(queries.discrepancies(areas=areas, indicator=indicator,
-                                              include_resolved=q.get("all") in ("1", "true")))
+        indicator, areas = _indicator_and_areas(request)
+        return _personal(Response(queries.discrepancies(
+            areas=areas, indicator=indicator, include_resolved=q.get("all") in ("1", "true"),
+            user=request.user)), _staff_sees_more(request))
 
 
 class DiscrepancyReview(APIView):
@@ -277,7 +300,8 @@ class DiscrepancyReview(APIView):
 
     def post(self, request, pk):
         record = Discrepancy.objects.filter(pk=pk).first()
-        if record is None:
+        if record is None or not (access.can_view(request.user, record.indicator)
+                                  and permissions.can_view(request.user, record.area.layer)):
             raise HttpNotFound(f"no discrepancy {pk}")
         try:
             discrepancies.review(record, request.data.get("explanation", ""), request.user)
@@ -288,12 +312,14 @@ class DiscrepancyReview(APIView):
 
 class Inventory(APIView):
     def get(self, request):
-        return Response(inventory.inventory(include_staff=_is_staff(request)))
+        return _personal(Response(inventory.inventory(include_staff=_is_staff(request))),
+                         _staff_sees_more(request))
 
 
 class Quality(APIView):
     def get(self, request):
-        return Response(quality.quality_report(include_staff=_is_staff(request)))
+        return _personal(Response(quality.quality_report(include_staff=_is_staff(request))),
+                         _staff_sees_more(request))
 
 
 class Gaps(APIView):
@@ -301,5 +327,11 @@ class Gaps(APIView):
 
     def get(self, request):
         code = request.query_params.get("indicator")
-        return Response(gaps.matrix(include_staff=_is_staff(request),
-                                    indicator=_indicator(code) if code else None))
+        return _personal(Response(gaps.matrix(
+            include_staff=_is_staff(request),
+            indicator=_indicator(code, request) if code else None)), _staff_sees_more(request))
+
+
+def _staff_sees_more(request) -> bool:
+    # Staff see staff-only layers and what is computed from them; their answers are private.
+    return _is_staff(request)

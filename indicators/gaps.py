@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from django.utils import timezone
 
-from indicators import methods
+from indicators import access, methods
 from indicators.computing import layers_for
 from indicators.models import Indicator, IndicatorValue, WantedDataset
 from layers.models import Feature, Layer
@@ -65,8 +65,11 @@ def _cell(rows: list[tuple]) -> dict:
 
 def matrix(*, include_staff: bool = False, indicator: Indicator | None = None) -> dict:
     wanted = list(WantedDataset.objects.prefetch_related("indicators"))
+    # Without staff rights: neither staff-only areas layers nor indicators computed from
+    # staff-only layers (indicators.access).
+    hidden = access.hidden_ids(staff=include_staff)
     indicators = [indicator] if indicator else list(Indicator.objects.prefetch_related(
-        "area_layers"))
+        "area_layers").exclude(id__in=hidden))
     totals = dict.fromkeys(STATUSES, 0)
     fills: dict[str, int] = defaultdict(int)
     out = []
@@ -113,7 +116,7 @@ def matrix(*, include_staff: bool = False, indicator: Indicator | None = None) -
         "wanted_datasets": [
             {"code": w.code, "title_pl": w.title_pl, "title_en": w.title_en,
              "owner": w.owner, "where_to_get": w.where_to_get, "layer": w.layer_slug or None,
-             "indicators": [i.code for i in w.indicators.all()],
+             "indicators": [i.code for i in w.indicators.all() if i.id not in hidden],
              "missing_cells_it_would_fill": fills.get(w.code, 0)}
             for w in wanted],
         "indicators": out,

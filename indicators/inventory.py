@@ -13,6 +13,7 @@ import datetime
 from django.db.models import Count
 from django.utils import timezone
 
+from indicators import access
 from indicators.models import WantedDataset
 from layers.models import Layer
 
@@ -60,6 +61,7 @@ def inventory(*, include_staff: bool = False, today: datetime.date | None = None
             "features": counts.get(la.pk, 0), "version": la.version, "role": la.role,
             "visibility": la.visibility, "synthetic": la.synthetic,
             **due_status(la, today)})
+    hidden = access.hidden_ids(staff=include_staff)
     for w in WantedDataset.objects.prefetch_related("indicators"):
         datasets.append({
             "kind": "wanted", "slug": w.layer_slug or w.code, "code": w.code,
@@ -69,7 +71,7 @@ def inventory(*, include_staff: bool = False, today: datetime.date | None = None
             "synthetic": False, "next_update_due": None, "overdue": None,
             "overdue_days": None, "status": "missing",
             "reason": "the city does not hold this dataset",
-            "indicators": [i.code for i in w.indicators.all()]})
+            "indicators": [i.code for i in w.indicators.all() if i.id not in hidden]})
     summary = {s: sum(1 for d in datasets if d["status"] == s)
                for s in ("current", "overdue", "unknown", "missing")}
     return {"generated_at": timezone.now().isoformat(), "today": today.isoformat(),

@@ -3,7 +3,10 @@
 Each item is one value (indicator, area, period, source) with the area's polygon as geometry,
 so a GIS client gets a ready-to-map choropleth layer: e.g.
 /ogc/collections/indicator-values/items?indicator=schools-per-km2&areas=okregi-wyborcze&period=2022
-Only values of public areas layers are served. The collection is registered with ogc.config's
+Only what indicators.access lets the config's audience see is served: values over readable
+areas layers, of indicators computed from readable layers (the staff config's provider
+definition says `"staff": true`; everyone else's config leaves out staff-only layers and every
+indicator computed from one). The collection is registered with ogc.config's
 hook for plugged-in collections (IndicatorsConfig.ready) and served by pygeoapi's handlers
 through this provider; every request reads the database, so values are never stale here.
 """
@@ -17,6 +20,7 @@ from pygeoapi.provider.base import (
     ProviderItemNotFoundError,
 )
 
+from indicators import access
 from indicators.models import Indicator, IndicatorValue
 from layers.models import Feature, Layer
 
@@ -46,14 +50,15 @@ FROM = f"""
     JOIN {Indicator._meta.db_table} i ON i.id = v.indicator_id
     JOIN {Feature._meta.db_table} a ON a.id = v.area_id
     JOIN {Layer._meta.db_table} l ON l.id = a.layer_id
-    WHERE l.visibility = 'public'"""
+    WHERE l.deleted_at IS NULL"""
+PUBLIC_ONLY = " AND l.visibility = 'public'"
 
 
 def collections() -> dict:
     """{collection id: pygeoapi resource} for ogc.config.register_collections."""
     with connection.cursor() as cur:
         cur.execute(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                    f"(SELECT ST_Extent(a.geom) AS e {FROM}) x")
+                    f"(SELECT ST_Extent(a.geom) AS e {FROM}{PUBLIC_ONLY}) x")
         bbox = cur.fetchone()
     return {COLLECTION: {
         "type": "collection",
@@ -85,6 +90,15 @@ class IndicatorValuesProvider(BaseProvider):
     def __init__(self, provider_def):
         super().__init__(provider_def)
         self._fields = self.get_fields()
+        self.staff = bool(provider_def.get("staff"))
+
+    def _from(self) -> tuple[str, list]:
+        """FROM ... WHERE, limited to what the config's audience may see (asked on every
+        query: an indicator's definition can change without a new config)."""
+        if self.staff:
+            return FROM, []
+        hidden = sorted(access.hidden_ids(staff=False))
+        return f"{FROM}{PUBLIC_ONLY} AND NOT (i.id = ANY(%s))", [hidden]
 
     def get_fields(self) -> dict:
         return {name: {"type": kind} for name, (_, kind) in FIELDS.items()}
@@ -116,7 +130,9 @@ class IndicatorValuesProvider(BaseProvider):
         if filterq is not None:
             raise ProviderInvalidQueryError(user_msg="filter is not supported on this "
                                                      "collection; use property=value")
-        where, params = self._where(bbox, properties)
+        source, params = self._from()
+        where, where_params = self._where(bbox, properties)
+        params += where_params
         order = []
         for sort in sortby or []:
             if sort["property"] not in FIELDS:
@@ -125,13 +141,13 @@ class IndicatorValuesProvider(BaseProvider):
                          f"{'DESC' if sort.get('order') == '-' else 'ASC'}")
         order.append("v.id")
         with connection.cursor() as cur:
-            cur.execute(f"SELECT count(*) {FROM}{where}", params)
+            cur.execute(f"SELECT count(*) {source}{where}", params)
             matched = cur.fetchone()[0]
             features = []
             if resulttype != "hits":
                 columns = ", ".join(f"{expr} AS {name}" for name, (expr, _) in FIELDS.items())
                 geometry = "NULL" if skip_geometry else "ST_AsGeoJSON(a.geom, 7)"
-                cur.execute(f"SELECT v.id, {columns}, {geometry} {FROM}{where} "
+                cur.execute(f"SELECT v.id, {columns}, {geometry} {source}{where} "
                             f"ORDER BY {', '.join(order)} LIMIT %s OFFSET %s",
                             [*params, int(limit), int(offset)])
                 features = [self._feature(row, select_properties) for row in cur.fetchall()]
@@ -144,9 +160,10 @@ class IndicatorValuesProvider(BaseProvider):
         except (TypeError, ValueError):
             raise ProviderItemNotFoundError(user_msg=f"no item {identifier!r}") from None
         columns = ", ".join(f"{expr} AS {name}" for name, (expr, _) in FIELDS.items())
+        source, params = self._from()
         with connection.cursor() as cur:
-            cur.execute(f"SELECT v.id, {columns}, ST_AsGeoJSON(a.geom, 7) {FROM} AND v.id = %s",
-                        [value_id])
+            cur.execute(f"SELECT v.id, {columns}, ST_AsGeoJSON(a.geom, 7) {source} AND v.id = %s",
+                        [*params, value_id])
             row = cur.fetchone()
         if row is None:
             raise ProviderItemNotFoundError(user_msg=f"no item {identifier!r}")

@@ -1,24 +1,31 @@
 """Read-side queries over indicator values, shared by the API, the pages and the tiles.
 
-Only public areas layers are ever read here: values of a staff-only layer are invisible on
-every public channel, as its features are.
+Every read is on behalf of a user (None: anonymous) and shows only what indicators.access lets
+them see: indicators computed from layers they may read, over areas layers they may read.
 """
 
 from django.db.models import Max
 
-from indicators import gaps, methods
+from indicators import access, gaps, methods
 from indicators.models import Discrepancy, Indicator, IndicatorValue
+from layers import permissions
 from layers.models import Feature, Layer
-
-PUBLIC = Layer.Visibility.PUBLIC
 
 
 class NotFound(LookupError):
     pass
 
 
-def public_indicators():
-    return Indicator.objects.prefetch_related("area_layers")
+def visible_indicators(user=None):
+    return access.visible(user, Indicator.objects.prefetch_related("area_layers"))
+
+
+def get_indicator(code: str, user=None) -> Indicator:
+    """The indicator, or NotFound whether it is unknown or hidden from `user`."""
+    indicator = Indicator.objects.filter(code=code).first()
+    if indicator is None or not access.can_view(user, indicator):
+        raise NotFound(f"unknown indicator {code!r}")
+    return indicator
 
 
 def periods(indicator: Indicator) -> list[str]:
@@ -26,43 +33,44 @@ def periods(indicator: Indicator) -> list[str]:
                   .values_list("period", flat=True).distinct())
 
 
-def city_layer_for(indicator: Indicator) -> Layer | None:
-    """The public city boundary layer the indicator is computed for as a whole, if any."""
+def city_layer_for(indicator: Indicator, user=None) -> Layer | None:
+    """The city boundary layer the indicator is computed for as a whole, if any and if `user`
+    may read it."""
     if not indicator.city_wide:
         return None
-    return Layer.objects.filter(role=Layer.Role.BOUNDARY, visibility=PUBLIC).order_by("id").first()
+    city = Layer.objects.filter(role=Layer.Role.BOUNDARY).order_by("id").first()
+    return city if city is not None and permissions.can_view(user, city) else None
 
 
-def public_area_layers(indicator: Indicator) -> list[Layer]:
-    return [la for la in sorted(indicator.area_layers.all(), key=lambda la: la.id)
-            if la.visibility == PUBLIC]
+def readable_area_layers(indicator: Indicator, user=None) -> list[Layer]:
+    return access.area_layers(user, indicator)
 
 
-def resolve(code: str, areas_slug: str | None, period: str | None
+def resolve(code: str, areas_slug: str | None, period: str | None, user=None
             ) -> tuple[Indicator, Layer, str | None]:
     """The indicator, its areas layer and period named by a request, or the defaults
     (first areas layer, latest period). The city boundary layer is accepted by name for
     city-wide values but never chosen by default. An indicator waiting for data (no values
     yet) resolves to period None: every channel then shows its areas as missing. Raises
-    NotFound naming what is unknown.
+    NotFound naming what is unknown (or hidden from `user`).
 
     Every channel that names an indicator (values, legend, tiles, TileJSON, the map's table)
     finds it here, so one rule decides who may see which indicator."""
     areas_slug, period = areas_slug or None, period or None  # empty query values = default
-    indicator = Indicator.objects.filter(code=code).first()
-    if indicator is None:
-        raise NotFound(f"unknown indicator {code!r}")
-    layers = public_area_layers(indicator)
+    indicator = get_indicator(code, user)
+    layers = readable_area_layers(indicator, user)
     if areas_slug:
-        city = city_layer_for(indicator)
+        city = city_layer_for(indicator, user)
         candidates = layers + ([city] if city else [])
         areas = next((la for la in candidates if la.slug == areas_slug), None)
         if areas is None:
             raise NotFound(f"indicator {code!r} is not computed for areas layer {areas_slug!r}")
     elif layers:
-        areas = layers[0]
+        # A public areas layer first, so that everyone's default (the map's tiles and legend,
+        # cached for all) is the same.
+        areas = min(layers, key=lambda la: (la.visibility != Layer.Visibility.PUBLIC, la.id))
     else:
-        raise NotFound(f"indicator {code!r} has no public areas layer")
+        raise NotFound(f"indicator {code!r} has no areas layer to show")
     known = periods(indicator)
     if period is None:
         period = known[-1] if known else None
@@ -139,12 +147,20 @@ def values(indicator: Indicator, areas: Layer, period: str | None, *,
     return out
 
 
+def _readable(qs, user):
+    """Rows (values or discrepancies) `user` may see: of visible indicators over readable
+    areas layers."""
+    qs = qs.filter(area__layer__in=permissions.visible_layers(user))
+    hidden = access.hidden_ids(user)
+    return qs.exclude(indicator_id__in=hidden) if hidden else qs
+
+
 def value_rows(*, indicator: Indicator | None = None, areas: Layer | None = None,
                area_id: int | None = None, period: str | None = None,
                source: str | None = None, status: str | None = None,
-               limit: int | None = None) -> list[dict]:
-    """Values across indicators, every source, for public areas layers, filterable."""
-    qs = (IndicatorValue.objects.filter(area__layer__visibility=PUBLIC)
+               limit: int | None = None, user=None) -> list[dict]:
+    """Values across indicators, every source, that `user` may see, filterable."""
+    qs = (_readable(IndicatorValue.objects, user)
           .select_related("indicator", "area", "area__layer")
           .order_by("indicator__order", "indicator__code", "area__layer__slug", "area_id",
                     "period", "source"))
@@ -164,9 +180,9 @@ def value_rows(*, indicator: Indicator | None = None, areas: Layer | None = None
 
 
 def discrepancies(*, areas: Layer | None = None, indicator: Indicator | None = None,
-                  include_resolved: bool = False) -> list[dict]:
-    """Discrepancies on public layers, for the pages (next to the figure) and the API."""
-    qs = (Discrepancy.objects.filter(area__layer__visibility=PUBLIC)
+                  include_resolved: bool = False, user=None) -> list[dict]:
+    """Discrepancies `user` may see, for the pages (next to the figure) and the API."""
+    qs = (_readable(Discrepancy.objects, user)
           .select_related("indicator", "area", "area__layer").order_by("indicator__order",
                                                                       "area_id", "period"))
     if areas is not None:
@@ -185,16 +201,17 @@ def discrepancy_row(d: Discrepancy) -> dict:
             "period": d.period, **_discrepancy_json(d)}
 
 
-def indicator_json(i: Indicator, *, detail: bool = False) -> dict:
-    city = city_layer_for(i)
+def indicator_json(i: Indicator, *, detail: bool = False, user=None) -> dict:
+    city = city_layer_for(i, user)
     data = {"code": i.code, "name": i.name_pl, "name_en": i.name_en, "unit": i.unit,
             "theme": i.theme, "polarity": i.polarity, "source": i.source, "licence": i.licence,
             "periods": periods(i),
-            "area_layers": [la.slug for la in public_area_layers(i)],
+            "area_layers": [la.slug for la in readable_area_layers(i, user)],
             "city_layer": city.slug if city else None}
     if detail:
-        inputs = {la.slug: la for la in Layer.objects.filter(
-            slug__in=methods.input_layers(i.method), visibility=PUBLIC)}
+        # (an indicator is only shown to those who may read its inputs: access.can_view)
+        inputs = {la.slug: la for la in permissions.visible_layers(user).filter(
+            slug__in=methods.input_layers(i.method))}
         data.update({
             "description_pl": i.description_pl, "description_en": i.description_en,
             "iso_reference": i.iso_reference, "eurostat_reference": i.eurostat_reference,
@@ -212,15 +229,15 @@ def indicator_json(i: Indicator, *, detail: bool = False) -> dict:
 
 
 def attribution(indicator: Indicator, areas: Layer, period: str | None) -> list[str]:
-    """Whom a map of the indicator over `areas` must credit, as plain text: the public input
+    """Whom a map of the indicator over `areas` must credit, as plain text: the input
     layers' attribution and licence (the indicator's own source and licence when it has no
     input layer, e.g. imported values), if any value is shown; and always the areas layer,
     whose geometry is drawn."""
     parts = []
     if IndicatorValue.objects.filter(indicator=indicator, area__layer=areas, period=period,
                                      value__isnull=False).exists():
-        inputs = Layer.objects.filter(slug__in=methods.input_layers(indicator.method),
-                                      visibility=PUBLIC)
+        # Whoever sees the indicator may read every layer it reads (indicators.access).
+        inputs = Layer.objects.filter(slug__in=methods.input_layers(indicator.method))
         credits = [(la.attribution or la.title_pl, la.licence) for la in inputs] or \
             [(indicator.source, indicator.licence)]
         parts += [f"{who} ({licence})" if licence else who for who, licence in credits if who]

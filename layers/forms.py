@@ -10,6 +10,7 @@ from django.contrib.admin.widgets import AdminDateWidget
 from django.contrib.gis import forms as gis_forms
 from django.utils.translation import gettext_lazy as _
 from leaflet.admin import LeafletAdminWidget
+from leaflet.templatetags import leaflet_tags
 
 from layers import editing, importing
 from layers.models import Feature, Layer
@@ -18,9 +19,35 @@ from layers.schema import validate_schema
 ATTR = "attr_"
 
 
+class CSPMapWidget(LeafletAdminWidget):
+    """django-leaflet's admin map widget without inline script: its settings go to
+    layers/static/layers/map_widget.js in a data- attribute (the site's Content-Security-Policy
+    allows scripts from static files only)."""
+
+    template_name = "layers/map_widget.html"
+
+    @property
+    def media(self):
+        return super().media + forms.Media(js=["layers/map_widget.js"])
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        options = leaflet_tags.leaflet_map(
+            context["id_map"], loadevent=context["loadevent"],
+            settings_overrides=context.get("settings_overrides") or {})
+        context["sdi_widget_config"] = json.dumps({
+            "name": context["id_map"], "fieldid": context["id_css"],
+            "modifiable": bool(context["modifiable"]),
+            "geom_type": context["widget"]["attrs"]["geom_name"],
+            "srid": context["widget"]["attrs"]["map_srid"],
+            "djoptions": json.loads(options["djoptions"]),
+            "loadevents": json.loads(options["loadevents"]),
+            "globals": not options["NO_GLOBALS"]})
+        return context
+
+
 def map_widget(geometry_type: str):
-    class LayerMap(LeafletAdminWidget):
-        template_name = "leaflet/admin/widget.html"
+    class LayerMap(CSPMapWidget):
         geom_type = geometry_type.upper()
         modifiable = True
         display_raw = False

@@ -10,7 +10,12 @@
   `layers.delete_layer`, `layers.change_layer`), which superusers have.
 
 A deleted layer is invisible to all of them (`Layer.objects` leaves it out).
+
+What is computed from layers (an indicator's values) is seen by exactly those who may read every
+layer it is computed from: `can_view_all` / `unreadable_slugs`.
 """
+
+from collections.abc import Iterable
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
@@ -55,6 +60,26 @@ def can_view(user, layer: Layer) -> bool:
     if layer.deleted_at is not None:
         return False
     return layer.visibility == Layer.Visibility.PUBLIC or is_staff(user)
+
+
+def unreadable_slugs(user) -> frozenset[str]:
+    """The slugs of every layer `user` may not read, deleted ones included (a deleted layer
+    keeps the visibility it had: what was computed from it does not surface when it goes)."""
+    return unreadable_slugs_for_audience(staff=is_staff(user))
+
+
+def unreadable_slugs_for_audience(*, staff: bool) -> frozenset[str]:
+    if staff:
+        return frozenset()
+    return frozenset(Layer.all_objects.exclude(visibility=Layer.Visibility.PUBLIC)
+                     .values_list("slug", flat=True))
+
+
+def can_view_all(user, slugs: Iterable[str]) -> bool:
+    """May `user` read every layer named? A slug that names no layer hides nothing (a dataset
+    the city does not hold yet)."""
+    slugs = set(slugs)
+    return not slugs or not (slugs & unreadable_slugs(user))
 
 
 def get_visible_layer(user, slug: str, queryset: QuerySet | None = None) -> Layer:

@@ -65,6 +65,8 @@ TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 # rebuild. One line in the app's AppConfig.ready(): `ogc.config.register_collections(fn)`.
 # Their items are served by pygeoapi's own handlers through their provider plugin; a change in
 # their data should bump something in the registry stamp (or use resources that need no rebuild).
+# Each of their provider definitions is told whom the config is for (`"staff": true` in the
+# staff config), so a provider can leave out what is computed from staff-only layers.
 _extra_collections: list = []
 
 
@@ -191,17 +193,20 @@ def build_config(staff: bool = False) -> dict:
         },
         "logging": {"level": "ERROR"},
         "metadata": metadata,
-        "resources": _resources(layers, extents),
+        "resources": _resources(layers, extents, staff),
     }
 
 
-def _resources(layers, extents) -> dict:
+def _resources(layers, extents, staff: bool = False) -> dict:
     from ogc import records  # subclasses pygeoapi's provider: loaded with the first OGC config
 
     resources = {layer.slug: _collection(layer, extents[layer.id]) for layer in layers}
     resources[records.CATALOGUE] = records.catalogue_resource(layers, extents)
     for provider in _extra_collections:
         for key, resource in provider().items():
+            resource = copy.deepcopy(resource)
+            for definition in resource.get("providers", []):
+                definition["staff"] = staff
             # A layer slug wins: the registry is the source of truth for its names.
             resources.setdefault(key, resource)
     return resources

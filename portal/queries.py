@@ -56,11 +56,11 @@ def _rank(values: dict[int, float | None], direction: int) -> dict[int, int]:
     return ranks
 
 
-def layer_table(layer: Layer, indicators: list[Indicator] | None = None
+def layer_table(layer: Layer, indicators: list[Indicator] | None = None, user=None
                 ) -> dict[tuple[int, str], dict[int, Cell]]:
-    """{(indicator id, period): {area id: Cell}} for every indicator computed for the layer,
-    ranks filled in, in one query."""
-    indicators = indicators if indicators is not None else indicators_for(layer)
+    """{(indicator id, period): {area id: Cell}} for every indicator computed for the layer
+    that `user` may see (or for `indicators`), ranks filled in, in one query."""
+    indicators = indicators if indicators is not None else indicators_for(layer, user)
     by_id = {i.id: i for i in indicators}
     raw: dict[tuple[int, str, int], list[dict]] = defaultdict(list)
     columns = ["indicator_id", "period", "area_id", "value", "source", "status"]
@@ -88,8 +88,9 @@ def layer_table(layer: Layer, indicators: list[Indicator] | None = None
     return table
 
 
-def indicators_for(layer: Layer) -> list[Indicator]:
-    return list(iq.public_indicators().filter(area_layers=layer))
+def indicators_for(layer: Layer, user=None) -> list[Indicator]:
+    """The indicators computed for the layer that `user` may see (indicators.access)."""
+    return list(iq.visible_indicators(user).filter(area_layers=layer))
 
 
 def city_values(indicators: list[Indicator]) -> dict[tuple[int, str], float | None]:
@@ -182,10 +183,10 @@ def _discrepancy_json(row: dict, shown_source: str = "") -> dict:
             "reviewed_on": timezone.localdate(at).isoformat() if reviewed and at else None}
 
 
-def area_profile(area: area_lib.Area, layer: Layer) -> list[dict]:
-    """Every indicator computed for the area's layer: per period the area's value, rank,
-    city value, status and source; newest period last."""
-    indicators = indicators_for(layer)
+def area_profile(area: area_lib.Area, layer: Layer, user=None) -> list[dict]:
+    """Every indicator computed for the area's layer that `user` may see: per period the
+    area's value, rank, city value, status and source; newest period last."""
+    indicators = indicators_for(layer, user)
     table = layer_table(layer, indicators)
     rows = []
     for ind in indicators:
@@ -209,17 +210,17 @@ def ranking(indicator: Indicator, layer: Layer, period: str) -> list[dict]:
                                        area_lib._natural(r["name"])))
 
 
-def compare(selected: list[area_lib.Area]) -> list[dict]:
+def compare(selected: list[area_lib.Area], user=None) -> list[dict]:
     """Indicators side by side for areas (possibly of different layers): the newest period
-    each indicator has, ranks within each area's own layer."""
+    each indicator (that `user` may see) has, ranks within each area's own layer."""
     by_layer: dict[str, list[area_lib.Area]] = defaultdict(list)
     for a in selected:
         by_layer[a.layer].append(a)
     layers = {la.slug: la for la in Layer.objects.filter(slug__in=list(by_layer))}
-    tables = {slug: layer_table(layers[slug]) for slug in by_layer}
+    tables = {slug: layer_table(layers[slug], user=user) for slug in by_layer}
     indicators: dict[int, Indicator] = {}
     for slug in by_layer:
-        for ind in indicators_for(layers[slug]):
+        for ind in indicators_for(layers[slug], user):
             indicators.setdefault(ind.id, ind)
     rows = []
     for ind in sorted(indicators.values(), key=lambda i: (i.order, i.code)):

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from indicators import queries as iq
-from layers import csvfile
+from layers import csvfile, permissions
 from layers.city import read_config
 from layers.models import Layer
 from portal import areas as area_lib
@@ -33,6 +33,12 @@ def _city() -> dict:
         return read_config(area_lib.city_name())[0]["city"]
     except FileNotFoundError:
         return {"name": "", "center": [0, 0], "zoom": 2}
+
+
+def _user(request):
+    """Who asks (a session, or a token as on the API): what is computed from staff-only
+    layers is shown only to those who may read them (indicators.access)."""
+    return permissions.request_user(request)
 
 
 def _json_error(status: int, detail: str) -> JsonResponse:
@@ -91,8 +97,9 @@ def _map_state(request, indicators: list, layers: dict[str, Layer]) -> tuple[dic
 @shared_page
 def map_page(request):
     layers = {la.slug: la for la in area_lib.areas_layers()}
-    periods = {i.id: iq.periods(i) for i in iq.public_indicators()}
-    indicators = [i for i in iq.public_indicators() if periods.get(i.id)
+    shown = list(iq.visible_indicators(_user(request)))
+    periods = {i.id: iq.periods(i) for i in shown}
+    indicators = [i for i in shown if periods.get(i.id)
                   and any(la.slug in layers for la in i.area_layers.all())]
     city = _city()
     if not indicators:
@@ -187,7 +194,8 @@ def map_table(request):
     """The choropleth as rows (its table equivalent): every area, value, rank."""
     try:
         indicator, areas, period = iq.resolve(request.GET.get("indicator", ""),
-                                              request.GET.get("areas"), request.GET.get("period"))
+                                              request.GET.get("areas"), request.GET.get("period"),
+                                              user=_user(request))
     except iq.NotFound as exc:
         return _json_error(404, str(exc))
     return JsonResponse({"indicator": queries.indicator_info(indicator), "areas": areas.slug,
@@ -250,7 +258,7 @@ def district(request, slug):
     if found is None:
         return _unknown_area(request, slug)
     area, layer = found
-    rows = queries.area_profile(area, layer)
+    rows = queries.area_profile(area, layer, _user(request))
     siblings = [(a.slug, a.name(lang())) for a in area_lib.all_areas()[layer.slug]]
     return render(request, "portal/district.html", {
         "area": area, "name": area.name(lang()), "layer": layer,
@@ -269,11 +277,11 @@ def district(request, slug):
     })
 
 
-def _profile_rows(area, layer) -> tuple[list[str], list[list]]:
+def _profile_rows(area, layer, user) -> tuple[list[str], list[list]]:
     header = ["indicator", "name", "period", "value", "unit", "rank", "ranked_areas",
               "city_value", "status", "source", "licence", "attribution"]
     out = []
-    for r in queries.area_profile(area, layer):
+    for r in queries.area_profile(area, layer, user):
         licences = r["licence"] or "; ".join(
             dict.fromkeys(s["licence"] for s in r["sources"] if s["licence"]))
         attributions = "; ".join(dict.fromkeys(s["attribution"] for s in r["sources"]
@@ -293,7 +301,7 @@ def district_csv(request, slug):
         form = csvfile.form_of(request.GET)
     except csvfile.FormError as exc:
         return csvfile.error(exc)
-    header, rows = _profile_rows(area, layer)
+    header, rows = _profile_rows(area, layer, _user(request))
     return csvfile.response(area.slug, header, rows, form)
 
 
@@ -308,7 +316,7 @@ def district_json(request, slug):
         "layer": layer.slug, "layer_title": localized(layer, "title"),
         "areas_count": len(area_lib.all_areas()[layer.slug]),
         "outline": json.loads(area_lib.outline(area.id)),
-        "indicators": queries.area_profile(area, layer),
+        "indicators": queries.area_profile(area, layer, _user(request)),
     }, json_dumps_params={"ensure_ascii": False})
 
 
@@ -355,7 +363,7 @@ def compare(request):
                for s in unknown]
     if wanted and len(selected) < 2:
         notices.append(_("Pick at least two areas to compare them."))
-    rows = queries.compare(selected) if len(selected) >= 2 else []
+    rows = queries.compare(selected, _user(request)) if len(selected) >= 2 else []
     layers = area_lib.areas_layers()
     groups = [{"slug": la.slug, "title": localized(la, "title"),
                "areas": [(a.slug, a.name(lang()), a.slug in {s.slug for s in selected})

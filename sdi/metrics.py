@@ -17,6 +17,7 @@ samples to files there and /metrics adds them up, so one scrape sees the whole s
 it, /metrics shows the one process that answered (fine for `runserver` and tests).
 """
 
+import ipaddress
 import os
 import time
 from contextlib import contextmanager
@@ -148,13 +149,30 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _from_this_machine(request) -> bool:
+    """A client on the loopback interface, not relayed by a proxy for someone elsewhere."""
+    if "HTTP_X_FORWARDED_FOR" in request.META or "HTTP_FORWARDED" in request.META:
+        return False
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
 def metrics_view(request):
-    # nginx does not pass /metrics through (deploy/nginx.conf); a scraper that reaches the web
-    # port from elsewhere can be made to present a token.
+    # Metrics tell how the site is used and what it runs on. With METRICS_TOKEN set, a scraper
+    # must present it (from anywhere: docker-compose's Prometheus is another container);
+    # without one, only a scraper on this machine is answered, whatever the environment (nginx
+    # does not pass /metrics through either: deploy/nginx).
     token = os.environ.get("METRICS_TOKEN")
-    if token and not constant_time_compare(request.headers.get("Authorization", ""),
-                                           f"Bearer {token}"):
-        return HttpResponse("metrics need a token\n", status=401, content_type="text/plain")
+    if token:
+        if not constant_time_compare(request.headers.get("Authorization", ""),
+                                     f"Bearer {token}"):
+            return HttpResponse("metrics need a token\n", status=401,
+                                content_type="text/plain")
+    elif not _from_this_machine(request):
+        return HttpResponse("metrics are served to this machine only (or set METRICS_TOKEN)\n",
+                            status=403, content_type="text/plain")
     _scrape_database_state()
     if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         forget_dead_workers(directory)

@@ -1,22 +1,24 @@
 """Brute-force protection for the staff login, and the client address behind proxies.
 
-Failed logins are counted in the cache per client address (LOGIN_FAILURES_PER_IP within
+Login attempts are counted per client address (LOGIN_FAILURES_PER_IP within
 LOGIN_LOCKOUT_SECONDS) and per user name (LOGIN_FAILURES_PER_USER, higher: it guards against
 guessing from many addresses without letting one address lock a colleague out easily). Past
 either limit, the login form answers 429 with Retry-After and does not check the password at
-all, so guessing stops being possible rather than merely failing. A successful login clears the
-address's count.
+all, so guessing stops being possible rather than merely failing.
 
-The counters live in the default cache (Redis in production, shared by every web process).
-With Redis down the cache fails open, and so does this limiter: documented in docs/scaling.md.
+Each attempt is counted before the password is checked, in one atomic statement in the database
+(ops.LoginThrottle): every web process sees the same count, with or without Redis (`make run`
+has none: a local-memory cache would count per worker), and guesses sent at once cannot slip
+past the limit between a check and a count. A successful login takes its attempt back and clears
+the address's count. The window is fixed from the first attempt, so a slow guesser cannot keep
+a counter alive forever by staying just under the limit.
 """
 
 import hashlib
-import time
 
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.core.cache import cache
+from django.contrib.auth.signals import user_logged_in
+from django.db import connection, transaction
 from django.dispatch import receiver
 from django.http import HttpResponse
 from django.urls import reverse
@@ -40,7 +42,7 @@ def client_ip(request) -> str:
 
 
 def _key(kind: str, value: str) -> str:
-    return "login-fail:" + kind + ":" + hashlib.sha256(value.encode()).hexdigest()[:32]
+    return "login:" + kind + ":" + hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
 def _keys(ip: str, username: str) -> list[tuple[str, int]]:
@@ -51,40 +53,54 @@ def _keys(ip: str, username: str) -> list[tuple[str, int]]:
     return keys
 
 
-def _count(key: str) -> int:
-    value = cache.get(key)
-    return value[0] if isinstance(value, tuple) else 0
+def _table() -> str:
+    from ops.models import LoginThrottle  # late: sdi is loaded before the apps
+
+    return LoginThrottle._meta.db_table
 
 
-def _fail(key: str, window: int) -> None:
-    # (count, first failure): the window is fixed from the first failure, so a slow guesser
-    # cannot keep a counter alive forever by staying just under the limit.
-    count, first = cache.get(key) or (0, time.time())
-    remaining = max(1, int(first + window - time.time()))
-    cache.set(key, (count + 1, first), timeout=remaining)
-
-
-def locked_out(ip: str, username: str) -> bool:
-    return any(_count(key) >= limit for key, limit in _keys(ip, username))
-
-
-@receiver(user_login_failed)
-def _on_failure(sender, credentials, request=None, **kwargs):
-    if request is None:
-        return
+def count_attempt(ip: str, username: str) -> bool:
+    """Counts one login attempt against the address and the user name; False when either is
+    past its limit (the attempt must then be refused without checking the password)."""
     window = _setting("LOGIN_LOCKOUT_SECONDS", 900)
-    for key, _limit in _keys(client_ip(request), credentials.get("username", "")):
-        _fail(key, window)
+    table, allowed = _table(), True
+    with transaction.atomic(), connection.cursor() as cur:
+        # Rows whose window is over are worth nothing: start them afresh (and keep the table
+        # small by dropping the others; rows another attempt holds are left to it).
+        cur.execute(f"DELETE FROM {table} WHERE key IN (SELECT key FROM {table} WHERE "
+                    "window_start < now() - make_interval(secs => %s) AND key <> ALL(%s) "
+                    "FOR UPDATE SKIP LOCKED)", [window, [k for k, _ in _keys(ip, username)]])
+        for key, limit in _keys(ip, username):
+            cur.execute(f"""
+                INSERT INTO {table} AS t (key, count, window_start) VALUES (%s, 1, now())
+                ON CONFLICT (key) DO UPDATE SET
+                  count = CASE WHEN t.window_start < now() - make_interval(secs => %s)
+                               THEN 1 ELSE t.count + 1 END,
+                  window_start = CASE WHEN t.window_start < now() - make_interval(secs => %s)
+                                      THEN now() ELSE t.window_start END
+                RETURNING count""", [key, window, window])
+            allowed &= cur.fetchone()[0] <= limit
+    return allowed
+
+
+def _forget_success(ip: str, username: str) -> None:
+    table = _table()
+    with connection.cursor() as cur:
+        cur.execute(f"DELETE FROM {table} WHERE key = %s", [_key("ip", ip)])
+        if username:
+            cur.execute(f"UPDATE {table} SET count = greatest(count - 1, 0) WHERE key = %s",
+                        [_key("user", username.casefold())])
 
 
 @receiver(user_logged_in)
 def _on_success(sender, request=None, user=None, **kwargs):
-    if request is not None:
-        cache.delete(_key("ip", client_ip(request)))
+    if request is not None and getattr(request, "_sdi_login_counted", False):
+        _forget_success(client_ip(request), request.POST.get("username", ""))
 
 
 class LoginRateLimitMiddleware:
-    """Refuses login attempts past the limit before the password is checked."""
+    """Counts every login attempt and refuses those past the limit before the password is
+    checked."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -97,8 +113,8 @@ class LoginRateLimitMiddleware:
 
     def __call__(self, request):
         if request.method == "POST" and request.path in self._login_paths():
-            username = request.POST.get("username", "")
-            if locked_out(client_ip(request), username):
+            request._sdi_login_counted = True
+            if not count_attempt(client_ip(request), request.POST.get("username", "")):
                 minutes = max(1, _setting("LOGIN_LOCKOUT_SECONDS", 900) // 60)
                 response = HttpResponse(
                     _("Too many failed login attempts. Try again in %(minutes)d minutes.")

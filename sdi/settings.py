@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "leaflet",
     "corsheaders",
+    "csp",
     "ops",
     "layers",
     "tiles",
@@ -57,6 +58,8 @@ MIDDLEWARE = [
     # Request id, JSON request log and latency metrics: outermost, to see every response.
     "sdi.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (policy below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     # Decides primary or replica before anything (sessions, auth) reads the database.
@@ -168,6 +171,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # The browsable API's answers relax the Content-Security-Policy for style attributes only.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "sdi.renderers.CSPBrowsableAPIRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -186,6 +192,38 @@ BASEMAP_ATTRIBUTION = os.environ.get(
     "BASEMAP_ATTRIBUTION",
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
 )
+
+
+
+def _basemap_source(url: str) -> list[str]:
+    """The basemap's origin for img-src: "https://tile.openstreetmap.org" from its tile URL
+    template ({s} subdomains become a wildcard)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.replace("{s}", "*"))
+    return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme in ("http", "https") else []
+
+
+# Content-Security-Policy (django-csp) on every response Django makes: pages, admin, OGC HTML,
+# API. Scripts and styles come from our own static files only (no inline <script>, no on*=
+# handlers, no style attributes or <style> elements: data reach scripts through json_script and
+# data- attributes); images also from data:/blob: URLs (Leaflet, Chart.js) and the basemap's
+# tile server. A route may override a directive with csp.decorators.csp_replace (e.g.
+# frame-ancestors for pages meant to be embedded). docs/security.md explains each choice.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:", *_basemap_source(BASEMAP_URL)],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 LEAFLET_CONFIG = {
     "DEFAULT_CENTER": (50.8536, 20.6286),

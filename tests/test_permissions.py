@@ -11,6 +11,8 @@ import json
 import pytest
 from django.test import Client
 
+from indicators import computing
+from indicators.models import Discrepancy, Indicator, IndicatorValue
 from layers import permissions
 from layers.models import Feature, Layer
 from tests.layers_fixtures import api_client, make_layer, make_user
@@ -36,6 +38,45 @@ def cast(db, editors):
     layers = {"public": make_layer("m-public", editors),
               "staff": make_layer("m-secret", editors, visibility="staff")}
     return users, layers
+
+
+@pytest.fixture
+def indicators(cast):
+    """One indicator computed from each layer of the cast (its libraries per council district,
+    a `where` naming a value of the layer), with its values stored."""
+    _, layers = cast
+    made = {}
+    for visibility, layer in layers.items():
+        indicator = Indicator.objects.create(
+            code=f"m-{visibility}-libraries", name_pl=f"Biblioteki {layer.slug}",
+            name_en=f"Libraries {layer.slug}", theme="Sport and culture",
+            method={"kind": "count", "layer": layer.slug, "where": {"kind": "library"},
+                    "period": "2024"})
+        indicator.area_layers.add(Layer.objects.get(slug=DISTRICTS))
+        computing.compute_indicator(indicator)
+        # and a second source that disagrees, for the discrepancy channels
+        district = Feature.objects.filter(layer__slug=DISTRICTS).order_by("id").first()
+        Discrepancy.objects.create(indicator=indicator, area=district, period="2024",
+                                   values={"A": 1, "B": 5}, spread=4, allowed=0)
+        made[visibility] = indicator
+    return made
+
+
+DISTRICTS = "okregi-wyborcze"
+# Every channel an indicator reaches, by code: the API, its CSVs, the legend, the discrepancy
+# list, the gap matrix, the map's table. 404 where the indicator is not to be seen.
+INDICATOR_PATHS = (
+    "/api/indicators/{code}/", "/api/indicators/{code}/values/",
+    "/api/indicators/{code}/values/?f=csv", "/api/indicators/{code}/legend/",
+    "/api/indicators/values/?indicator={code}", "/api/indicators/values/?indicator={code}&f=csv",
+    "/api/indicators/discrepancies/?indicator={code}", "/api/audit/gaps/?indicator={code}",
+    "/map/table.json?indicator={code}")
+# Channels that list indicators without being asked for one: the hidden one is not among them.
+INDICATOR_LISTINGS = (
+    "/api/indicators/", "/api/indicators/values/", "/api/indicators/values/?f=csv",
+    "/api/indicators/discrepancies/?all=1", "/api/audit/gaps/", "/api/audit/inventory/", "/",
+    "/districts/okreg-1/", "/districts/okreg-1.json", "/districts/okreg-1.csv",
+    "/compare/?areas=okreg-1,okreg-2", "/ogc/collections/indicator-values/items?limit=10000")
 
 
 def session(user) -> Client:
@@ -173,6 +214,59 @@ class TestMatrix:
             text = response.content.decode()
             if visibility == "staff" and role not in STAFF:
                 assert layer.slug not in text and layer.title_pl not in text, path
+
+
+    def test_indicators_computed_from_the_layer(self, role, visibility, cast, indicators):
+        """An indicator is seen by exactly those who may read every layer it is computed from:
+        on every channel (API, CSV, legend, gaps, OGC, tiles, map, profiles, compare)."""
+        users, layers = cast
+        layer, indicator = layers[visibility], indicators[visibility]
+        visible = expected_read(role, visibility) == 200
+        for client in (session(users[role]), api_client(users[role])):
+            for path in INDICATOR_PATHS:
+                response = client.get(path.format(code=indicator.code))
+                assert response.status_code == (200 if visible else 404), path
+            tile = client.get(f"/tiles/indicators/{indicator.code}/10/570/343.pbf")
+            assert (tile.status_code in (200, 204)) == visible, tile.status_code
+            if visible and visibility == "staff":
+                assert "private" in tile["Cache-Control"]
+            items = client.get("/ogc/collections/indicator-values/items",
+                               {"indicator": indicator.code, "f": "json"})
+            assert items.status_code == 200
+            assert (items.json()["numberMatched"] > 0) == visible
+            value = IndicatorValue.objects.filter(indicator=indicator).first()
+            item = client.get(f"/ogc/collections/indicator-values/items/{value.pk}?f=json")
+            assert item.status_code == (200 if visible else 404)
+            if visible and visibility == "staff":
+                for path in ("/api/indicators/", f"/api/indicators/{indicator.code}/values/"):
+                    assert "private" in client.get(path)["Cache-Control"], path
+        client = session(users[role])
+        for path in INDICATOR_LISTINGS:
+            response = client.get(path)
+            assert response.status_code == 200, path
+            text = response.content.decode()
+            if path != "/api/audit/inventory/":
+                assert (indicator.code in text) == visible, path
+            if not visible:
+                # not even its name, nor the layer its method reads
+                assert indicator.name_pl not in text and layer.slug not in text, path
+
+
+def test_an_indicator_over_a_hidden_indicator_is_hidden(cast, indicators):
+    """Per resident of ... : the population figure is another indicator; one computed from a
+    staff-only layer hides what is computed from it too."""
+    users, layers = cast
+    derived = Indicator.objects.create(
+        code="m-derived", name_pl="Pochodny", theme="Sport and culture",
+        method={"kind": "per_1000", "layer": layers["public"].slug,
+                "population": indicators["staff"].code, "period": "2024"})
+    derived.area_layers.add(Layer.objects.get(slug=DISTRICTS))
+    for role, visible in (("anonymous", False), ("user", False), ("staff", True)):
+        client = api_client(users[role])
+        listed = {i["code"] for i in client.get("/api/indicators/").json()}
+        assert ("m-derived" in listed) == visible, role
+        assert client.get("/api/indicators/m-derived/").status_code == (200 if visible
+                                                                         else 404)
 
 
 def test_tokens_reach_staff_layers_on_downloads_and_tiles(cast):

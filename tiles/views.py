@@ -10,6 +10,7 @@ from django.views.decorators.http import require_safe
 
 from indicators.classify import legend
 from indicators.queries import NotFound, attribution, resolve
+from layers import permissions
 from layers.models import Layer
 from tiles import build, queries, tilejson
 from tiles.access import tile_layers, visible_layers
@@ -68,20 +69,10 @@ def layer_tilejson(request, layers):
     return response
 
 
-def _indicator(request, code: str):
-    # resolve() is shared with the indicator API and legend: the same indicators visible, the
-    # same defaults (first areas layer, latest period), so a map asking both for "the default"
-    # gets a matching pair.
-    try:
-        return resolve(code, request.GET.get("areas") or None, request.GET.get("period") or None)
-    except NotFound as e:
-        raise TileRequestError(404, str(e)) from None
-
-
 @require_safe
 @json_errors
 def indicator_tilejson(request, code):
-    indicator, areas, period = _indicator(request, code)
+    indicator, areas, period, restricted = _resolve_indicator(request, code)
     path = reverse("tiles:indicator-tile",
                    kwargs={"code": indicator.code, "z": "0", "x": "0", "y": "0"})
     # The tiles named carry the areas and the period resolved here, so the document and its
@@ -93,7 +84,7 @@ def indicator_tilejson(request, code):
         tilejson.indicator_document(indicator, areas, period, template,
                                     attribution(indicator, areas, period)),
         json_dumps_params={"ensure_ascii": False})
-    add_cache_headers(response, public=True)
+    add_cache_headers(response, public=not restricted)
     return response
 
 
@@ -101,7 +92,7 @@ def indicator_tilejson(request, code):
 @json_errors
 def indicator_tile(request, code, z, x, y):
     tile = parse_tile(z, x, y)
-    indicator, areas, period = _indicator(request, code)
+    indicator, areas, period, restricted = _resolve_indicator(request, code)
     stamp = queries.indicator_values_stamp(indicator.id, areas.id, period)
     # The indicator's own settings decide classes and ranks, so they are part of the key.
     key = tile_key("indicator", indicator.code, indicator.id, indicator.polarity,
@@ -114,7 +105,24 @@ def indicator_tile(request, code, z, x, y):
             preferred_source=indicator.source, layer_id=areas.id, name_field=areas.name_field,
             period=period, breaks=legend(indicator, areas, period)["breaks"], tile=tile)
 
-    return tile_response(request, key, build)
+    return tile_response(request, key, build, public=not restricted)
+
+
+def _resolve_indicator(request, code: str):
+    """(indicator, areas, period, restricted). resolve() is shared with the indicator API and
+    legend: the same defaults (first areas layer, latest period), so a map asking both for "the
+    default" gets a matching pair. What everybody may see is answered without looking at the
+    user (which would make the answer vary by cookie); the rest only for a user who may see
+    it (indicators.access), privately."""
+    asked = (code, request.GET.get("areas") or None, request.GET.get("period") or None)
+    try:
+        return (*resolve(*asked), False)
+    except NotFound:
+        pass
+    try:
+        return (*resolve(*asked, user=permissions.request_user(request)), True)
+    except NotFound as e:
+        raise TileRequestError(404, str(e), depends_on_user=True) from None
 
 
 @json_errors

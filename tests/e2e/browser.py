@@ -1,6 +1,7 @@
 """Headless Chromium (Debian's /usr/bin/chromium) driven by Playwright, kept on 127.0.0.1."""
 
 import tempfile
+import time
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ def page(base_url: str, width: int = 1280, height: int = 800):
         context.add_init_script("performance.setResourceTimingBufferSize(10000)")
         pg = context.new_page()
         pg.foreign_requests = []
+        pg.wait_for_function = _polling_wait(pg)
 
         def guard(route):
             if urlsplit(route.request.url).netloc == origin or route.request.url.startswith(
@@ -40,3 +42,22 @@ def page(base_url: str, width: int = 1280, height: int = 800):
             yield pg
         finally:
             context.close()
+
+
+def _polling_wait(pg):
+    """page.wait_for_function that works under the site's Content-Security-Policy: Playwright
+    compiles a string predicate inside the page with eval, which a policy without
+    'unsafe-eval' refuses; page.evaluate goes through the DevTools protocol instead, so the
+    predicate is polled from here."""
+
+    def wait_for_function(expression, arg=None, *, timeout=30_000, polling=None):
+        deadline = time.monotonic() + timeout / 1000
+        while True:
+            value = pg.evaluate(expression) if arg is None else pg.evaluate(expression, arg)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not true after {timeout} ms: {expression}")
+            pg.wait_for_timeout(polling if isinstance(polling, int | float) else 50)
+
+    return wait_for_function

@@ -72,6 +72,24 @@
     if (text !== undefined && text !== null) { e.textContent = text; }
     return e;
   }
+  // Leaflet puts attributions into the page as HTML; a layer's attribution is what an editor
+  // typed, so it goes in as text, with http(s) addresses in it made links.
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function attributionHtml(text) {
+    if (!text) { return ""; }
+    return String(text).split(/(https?:\/\/[^\s<>"']+)/).map(function (part, i) {
+      if (i % 2 === 0) { return escapeHtml(part); }
+      var a = document.createElement("a");
+      a.href = part;
+      a.rel = "noopener";
+      a.textContent = part;
+      return a.outerHTML;
+    }).join("");
+  }
   function getJSON(url) {
     return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
       if (!r.ok) { throw new Error(r.status); }
@@ -198,7 +216,7 @@
         vectorTileLayerStyles: styles,
         interactive: true,
         maxNativeZoom: 16,
-        attribution: slugs.map(function (s) { return overlayBySlug[s].attribution; })
+        attribution: slugs.map(function (s) { return attributionHtml(overlayBySlug[s].attribution); })
           .filter(Boolean).join(" · ")
       }).on("click", function (e) {
         showFeature(e.layer.properties, layerOf.get(e.layer.properties));
@@ -500,6 +518,9 @@
   Array.prototype.forEach.call(document.querySelectorAll("#overlays input"), function (box) {
     box.addEventListener("change", updateOverlays);
   });
+  // Each layer's colour, set through the style object (the page has no style attributes: CSP).
+  Array.prototype.forEach.call(document.querySelectorAll("#overlays .dot[data-colour]"),
+    function (dot) { dot.style.background = dot.dataset.colour; });
   map.on("moveend", saveState);
   if (state.layers && state.layers.length) { updateOverlays(); }
   draw().then(function () { if (state.area) { openArea(state.area); } });

@@ -15,6 +15,9 @@
     });
   }
 
+  var print = document.getElementById("print-page");
+  if (print) { print.addEventListener("click", function () { window.print(); }); }
+
   // Locator: every area of the layer in outline, this one filled.
   var outline = data("area-outline"), basemap = data("basemap"), loc = data("locator-config");
   if (typeof outline === "string") { outline = JSON.parse(outline); }
