@@ -7,7 +7,6 @@ Reads are public and only ever show public areas layers. Writes need an authenti
 import → indicators.add_indicatorvalue, review a discrepancy → indicators.change_discrepancy.
 """
 
-import csv
 import json
 
 from django.core.exceptions import ValidationError
@@ -32,6 +31,7 @@ from indicators import (
 )
 from indicators.methods import MethodError
 from indicators.models import Discrepancy, Indicator, IndicatorValue
+from layers import csv_safety
 from layers.models import Layer
 
 MAX_ROWS = 50_000
@@ -85,7 +85,7 @@ def _format(request) -> str:
 def _csv(rows: list[dict], columns: list[str], filename: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.DictWriter(response, fieldnames=columns, extrasaction="ignore")
+    writer = csv_safety.dict_writer(response, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return response

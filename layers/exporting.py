@@ -13,7 +13,6 @@ numpy and GDAL (pyogrio) are imported by the GeoPackage writer alone: GeoJSON an
 and every process that merely loads this module, do without them.
 """
 
-import csv
 import datetime
 import io
 import json
@@ -24,6 +23,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from layers import csv_safety
 from layers.models import Feature, Layer
 
 FEATURES = Feature._meta.db_table
@@ -133,7 +133,8 @@ def csv_chunks(layer: Layer, geometry: str = "wkt"):
 
     def pieces():
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        # CRLF rows (RFC 4180): a value holding a bare carriage return is then quoted too.
+        writer = csv_safety.writer(buf)
         writer.writerow(csv_columns(layer, geometry))
         for rows in _rows(sql, [*names, layer.pk]):
             writer.writerows(rows)

@@ -5,7 +5,6 @@ Bad input in a page address never gives a 500: an unknown indicator, period, are
 area is explained on the page, which falls back to a default.
 """
 
-import csv
 import json
 
 from django.conf import settings
@@ -16,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from indicators import queries as iq
+from layers import csv_safety
 from layers.city import read_config
 from layers.models import Layer
 from portal import areas as area_lib
@@ -292,7 +292,7 @@ def district_csv(request, slug):
     response["Content-Disposition"] = f'attachment; filename="{area.slug}.csv"'
     # A byte-order mark so that spreadsheet programs read the Polish letters as UTF-8.
     response.write("\ufeff")
-    writer = csv.writer(response)
+    writer = csv_safety.writer(response)
     writer.writerow(header)
     writer.writerows(rows)
     return response
