@@ -13,12 +13,11 @@ downloads no grids. Its CPU time is limited and the parent stops it after a time
 
 The child is not a privilege boundary (it runs as the web process's user): it pins down what
 GDAL does with a file. It starts in about 0.2 s (pandas and shapely, which pyogrio would
-import, are kept out); the rows come back as JSON, WKB in base64.
+import, are kept out); the values come back as JSON, the geometries as WKB after it.
 
 Nothing here imports Django at module level: the child runs this file on its own.
 """
 
-import base64
 import functools
 import json
 import os
@@ -93,14 +92,16 @@ def _run_child(request: dict, skip: list[str], cwd: Path, timeout: int) -> dict:
     if skip:
         env["OGR_SKIP"] = ",".join(skip)
     try:
-        done = subprocess.run([sys.executable, "-I", __file__], input=json.dumps(request),
-                              capture_output=True, text=True, cwd=cwd, env=env,
-                              timeout=timeout, check=False)
+        done = subprocess.run([sys.executable, "-I", __file__],
+                              input=json.dumps(request).encode(), capture_output=True, cwd=cwd,
+                              env=env, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise ReadError(f"reading the file took longer than {timeout} s and was stopped") \
             from None
+    # The answer: JSON, a NUL byte (never part of JSON text), then the geometries' WKB.
+    head, sep, blob = done.stdout.partition(b"\0")
     try:
-        answer = json.loads(done.stdout) if done.stdout else None
+        answer = json.loads(head) if sep else None
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
@@ -108,6 +109,12 @@ def _run_child(request: dict, skip: list[str], cwd: Path, timeout: int) -> dict:
         raise ReadError(f"GDAL stopped while reading the file (exit status {done.returncode})")
     if "broken" in answer:
         raise RuntimeError(f"the GDAL reader is misconfigured: {answer['broken']}")
+    if "wkb_sizes" in answer:
+        view, at, wkb = memoryview(blob), 0, []
+        for size in answer.pop("wkb_sizes"):
+            wkb.append(None if size < 0 else bytes(view[at:at + size]))
+            at += max(size, 0)
+        answer["wkb"] = wkb
     return answer
 
 
@@ -155,7 +162,7 @@ def read_vector(path: Path, driver: str, *, layer: str | None = None,
         read.names = answer["names"]
         read.dtypes = answer["dtypes"]
         read.geometry_type = answer["geometry_type"]
-        read.wkb = [None if g is None else base64.b64decode(g) for g in answer["wkb"]]
+        read.wkb = answer["wkb"]
         read.columns = answer["columns"]
     return read
 
@@ -177,7 +184,8 @@ def _column_values(array) -> list:
     return values
 
 
-def _child_read(request: dict, pyogrio) -> dict:
+def _child_read(request: dict, pyogrio) -> tuple[dict, list]:
+    """The answer, and the geometries' WKB (None for a feature without geometry)."""
     import pyogrio.raw
 
     path, layer = request["path"], request["layer"]
@@ -188,23 +196,23 @@ def _child_read(request: dict, pyogrio) -> dict:
         if layer is None and len(layers) == 1:
             layer = layers[0]
         if layer is None or layer not in layers:
-            return answer
+            return answer, []
     meta, _fids, geoms, columns = pyogrio.raw.read(
         path, layer=layer, force_2d=True, encoding=request["encoding"],
         **request["open_options"])
     count = len(geoms) if geoms is not None else (len(columns[0]) if len(columns) else 0)
-    wkb = ([None] * count if geoms is None else
-           [None if g is None else base64.b64encode(g).decode("ascii") for g in geoms])
+    wkb = [None] * count if geoms is None else list(geoms)
     answer.update(layer=layer, crs=meta.get("crs"), names=[str(n) for n in meta["fields"]],
                   dtypes=[str(t) for t in meta["dtypes"]],
-                  geometry_type=meta.get("geometry_type"), wkb=wkb,
+                  geometry_type=meta.get("geometry_type"),
+                  wkb_sizes=[-1 if g is None else len(g) for g in wkb],
                   columns=[_column_values(c) for c in columns])
-    return answer
+    return answer, wkb
 
 
 def _child() -> None:
     # The answer goes to the original stdout; whatever GDAL or Python print goes to stderr.
-    answer_to = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    answer_to = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     request = json.load(sys.stdin)
     if request.get("cpu_seconds"):
@@ -216,17 +224,18 @@ def _child() -> None:
         sys.modules[name] = None  # pyogrio then does without them
     import pyogrio
 
-    drivers = sorted(pyogrio.list_drivers())
+    drivers, wkb = sorted(pyogrio.list_drivers()), []
     if request.get("drivers"):
         answer = {"drivers": drivers}
     elif drivers != [request["driver"]]:
         answer = {"broken": f"GDAL knows {drivers}, not {request['driver']} alone"}
     else:
         try:
-            answer = _child_read(request, pyogrio)
+            answer, wkb = _child_read(request, pyogrio)
         except Exception as exc:  # pyogrio raises several GDAL error types
             answer = {"error": str(exc)}
-    json.dump(answer, answer_to, ensure_ascii=False)
+    answer_to.write(json.dumps(answer).encode() + b"\0")
+    answer_to.write(b"".join(g for g in wkb if g is not None))
     answer_to.close()
 
 
