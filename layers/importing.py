@@ -458,7 +458,11 @@ def _read_gdal(path: Path, fmt: str, filename: str, *, layer: str | None = None,
                                         list_layers=list_layers, open_options=open_options,
                                         encoding=encoding)
     except gdal_sandbox.ReadError as exc:
-        message = upload_safety.scrub(str(exc), path, upload_safety.client_name(filename))
+        name = upload_safety.client_name(filename)
+        message = upload_safety.scrub(str(exc), path, name)
+        if "not recognized as being in a supported file format" in message:
+            # GDAL's words when the one driver allowed finds nothing it can read.
+            message = f"{name} is not valid {fmt}"
         raise ImportError_([f"GDAL could not read the file as {fmt}: {message}"]) from None
     if list_layers and read.layer is None:
         names = read.layers or []

@@ -128,6 +128,35 @@ def _unsafe(member: str) -> bool:
             or ".." in parts)
 
 
+# The end of a zip: its last record, after at most a 64 KB comment, says how many entries the
+# central directory holds and how long it is (zipfile would parse all of it into memory first).
+END_RECORD = b"PK\x05\x06"
+END_RECORD_SIZE = 22
+ENTRY_BYTES = 1024  # a central directory entry of a sane zip: 46 bytes plus its name
+
+
+def check_zip_end(path: Path, name: str) -> None:
+    """Refuse a zip whose end record declares more entries, or a longer central directory,
+    than the file limit allows, before the directory is read."""
+    _, max_files, _ = zip_limits()
+    with open(path, "rb") as fh:
+        size = fh.seek(0, 2)
+        fh.seek(max(0, size - END_RECORD_SIZE - 0xFFFF))
+        tail = fh.read()
+    at = tail.rfind(END_RECORD)
+    if at < 0 or len(tail) - at < END_RECORD_SIZE:
+        return  # no end record: zipfile refuses the file as corrupt
+    entries = int.from_bytes(tail[at + 10:at + 12], "little")
+    directory = int.from_bytes(tail[at + 12:at + 16], "little")
+    if entries > max_files:
+        more = " or more" if entries == 0xFFFF else ""  # 0xFFFF: a ZIP64 count
+        raise UploadRefused(f"{name} holds {entries}{more} files and folders; at most "
+                            f"{max_files} are accepted")
+    if directory > max_files * ENTRY_BYTES:
+        raise UploadRefused(f"{name} has a table of contents of {_size(directory)}, more "
+                            f"than {max_files} files and folders need")
+
+
 def check_zip(archive: zipfile.ZipFile, name: str) -> None:
     """Refuse a zip by its directory alone, before anything is unpacked."""
     max_bytes, max_files, max_ratio = zip_limits()
@@ -185,6 +214,7 @@ def unpack_shapefile(path: Path, name: str, folder: Path,
                      source_layer: str | None = None) -> ShapefileParts:
     """Judge the zip at `path`, then unpack its one Shapefile's parts into `folder` as
     data.shp, data.shx, ... (nothing else of the zip is unpacked)."""
+    check_zip_end(path, name)
     try:
         with zipfile.ZipFile(path) as archive:
             check_zip(archive, name)

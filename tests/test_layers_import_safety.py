@@ -138,8 +138,7 @@ def test_a_gdal_streamed_algorithm_disguised_as_geojson_reads_nothing(empty, tmp
     # its values (and show the secret one as "expected an integer").
     report = refused(empty, path, ImportOptions(dry_run=True, srid=4326))
     assert report.features == 0 and report.fatal == (
-        "GDAL could not read the file as GeoJSON: 'alg.geojson' not recognized as being in a "
-        "supported file format.")
+        "GDAL could not read the file as GeoJSON: alg.geojson is not valid GeoJSON")
     leaks_nothing(report)
 
 
@@ -276,6 +275,24 @@ def test_a_zip_over_the_unpacked_size_or_file_count_is_refused(empty, tmp_path, 
         "are accepted")
     settings.LAYER_IMPORT_ZIP_MAX_FILES = len(members)
     assert run_import(empty, path, ImportOptions(dry_run=True)).ok
+
+
+def test_a_zip_listing_a_million_entries_is_refused_before_its_directory_is_read(empty,
+                                                                                 tmp_path):
+    """zipfile parses the whole central directory into memory: the end record, which says
+    how many entries and how many bytes it holds, is judged first."""
+    path = make_zip(tmp_path / "spis.zip", shapefile_parts(tmp_path))
+    data = bytearray(path.read_bytes())
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 8:end + 12] = (1_000_000 % 0x10000).to_bytes(2, "little") * 2
+    path.write_bytes(bytes(data))
+    assert refused(empty, path).fatal == (
+        f"spis.zip holds {1_000_000 % 0x10000} files and folders; at most 100 are accepted")
+    data[end + 8:end + 12] = (3).to_bytes(2, "little") * 2
+    data[end + 12:end + 16] = (50 * 2**20).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    assert refused(empty, path).fatal == (
+        "spis.zip has a table of contents of 50.0 MB, more than 100 files and folders need")
 
 
 @pytest.mark.parametrize("bad", ["../p.txt", "dane/../../p.txt", "/etc/p.txt", "..\\..\\p.txt",
