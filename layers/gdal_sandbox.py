@@ -109,12 +109,14 @@ def _run_child(request: dict, skip: list[str], cwd: Path, timeout: int) -> dict:
         raise ReadError(f"GDAL stopped while reading the file (exit status {done.returncode})")
     if "broken" in answer:
         raise RuntimeError(f"the GDAL reader is misconfigured: {answer['broken']}")
-    if "wkb_sizes" in answer:
-        view, at, wkb = memoryview(blob), 0, []
-        for size in answer.pop("wkb_sizes"):
-            wkb.append(None if size < 0 else bytes(view[at:at + size]))
-            at += max(size, 0)
-        answer["wkb"] = wkb
+    view, at = memoryview(blob), 0
+    for read in answer.get("reads", []):
+        if "wkb_sizes" in read:
+            wkb = []
+            for size in read.pop("wkb_sizes"):
+                wkb.append(None if size < 0 else bytes(view[at:at + size]))
+                at += max(size, 0)
+            read["wkb"] = wkb
     return answer
 
 
@@ -139,32 +141,53 @@ def registered_drivers(driver: str) -> list[str]:
                       _timeout())["drivers"]
 
 
-def read_vector(path: Path, driver: str, *, layer: str | None = None,
-                list_layers: bool = False, open_options: dict | None = None,
-                encoding: str | None = None) -> VectorRead:
-    """Read one layer of `path` with GDAL's `driver` and no other.
+@dataclass
+class ReadRequest:
+    """One file to read: `path` sits in a folder holding only the files to read and their
+    own parts (a Shapefile's .shx, .dbf...): the child runs there and is given bare names."""
 
-    `path` should sit in a folder holding only the file and its own parts (a Shapefile's
-    .shx, .dbf...): the child runs there and is given the bare file name. With `list_layers`
-    the file's layers are listed first, and one is read only when `layer` names one of them
-    or, with no `layer`, when the file has exactly one. GDAL's messages come back in
-    ReadError; they name the file as `path.name`."""
-    path = Path(path)
-    request = {"driver": driver, "path": path.name, "layer": layer,
-               "list_layers": list_layers, "open_options": open_options or {},
-               "encoding": encoding, "cpu_seconds": _timeout()}
-    answer = _run_child(request, _skip_all_but(driver), path.parent, _timeout())
-    if "error" in answer:
-        raise ReadError(answer["error"])
-    read = VectorRead(layers=answer.get("layers"), layer=answer.get("layer"))
-    if "wkb" in answer:
-        read.crs = answer["crs"]
-        read.names = answer["names"]
-        read.dtypes = answer["dtypes"]
-        read.geometry_type = answer["geometry_type"]
-        read.wkb = answer["wkb"]
-        read.columns = answer["columns"]
-    return read
+    path: Path
+    layer: str | None = None
+    list_layers: bool = False
+    open_options: dict | None = None
+    encoding: str | None = None
+
+
+def read_vectors(requests: list[ReadRequest], driver: str) -> list["VectorRead | ReadError"]:
+    """Read each request's file with GDAL's `driver` and no other, all in one child process;
+    for each, what was read or the ReadError with GDAL's message (naming the file as
+    `path.name`). With `list_layers` a file's layers are listed first, and one is read only
+    when `layer` names one of them or, with no `layer`, when the file has exactly one."""
+    folders = {Path(r.path).parent for r in requests}
+    if len(folders) != 1:
+        raise ValueError("the files of one read must share a folder")
+    request = {"driver": driver, "cpu_seconds": _timeout(), "reads": [
+        {"path": Path(r.path).name, "layer": r.layer, "list_layers": r.list_layers,
+         "open_options": r.open_options or {}, "encoding": r.encoding} for r in requests]}
+    answer = _run_child(request, _skip_all_but(driver), folders.pop(), _timeout())
+    results = []
+    for one in answer["reads"]:
+        if "error" in one:
+            results.append(ReadError(one["error"]))
+            continue
+        read = VectorRead(layers=one.get("layers"), layer=one.get("layer"))
+        if "wkb" in one:
+            read.crs = one["crs"]
+            read.names = one["names"]
+            read.dtypes = one["dtypes"]
+            read.geometry_type = one["geometry_type"]
+            read.wkb = one["wkb"]
+            read.columns = one["columns"]
+        results.append(read)
+    return results
+
+
+def read_vector(path: Path, driver: str, **request) -> VectorRead:
+    """One file (see ReadRequest and read_vectors); GDAL's message in a ReadError."""
+    result = read_vectors([ReadRequest(Path(path), **request)], driver)[0]
+    if isinstance(result, ReadError):
+        raise result
+    return result
 
 
 # --- the child ----------------------------------------------------------------------------
@@ -230,12 +253,16 @@ def _child() -> None:
     elif drivers != [request["driver"]]:
         answer = {"broken": f"GDAL knows {drivers}, not {request['driver']} alone"}
     else:
-        try:
-            answer, wkb = _child_read(request, pyogrio)
-        except Exception as exc:  # pyogrio raises several GDAL error types
-            answer = {"error": str(exc)}
+        answer = {"reads": []}
+        for one in request["reads"]:
+            try:
+                read, geoms = _child_read(one, pyogrio)
+            except Exception as exc:  # pyogrio raises several GDAL error types
+                read, geoms = {"error": str(exc)}, []
+            answer["reads"].append(read)
+            wkb.extend(g for g in geoms if g is not None)
     answer_to.write(json.dumps(answer).encode() + b"\0")
-    answer_to.write(b"".join(g for g in wkb if g is not None))
+    answer_to.write(b"".join(wkb))
     answer_to.close()
 
 

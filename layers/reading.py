@@ -55,58 +55,86 @@ CONTENT = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GeoPackage", ".c
 SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg")
 
 
-def _copy_for_reading(path: Path, folder: Path) -> Path:
-    """The file (a Shapefile with its parts) copied alone into `folder` as data.<ext>: GDAL
-    then sees nothing beside it."""
-    copy = folder / f"data{path.suffix.lower()}"
+def _copy_for_reading(path: Path, folder: Path, stem: str) -> Path:
+    """The file (a Shapefile with its parts) copied into `folder` as <stem>.<ext>: GDAL then
+    sees nothing of the folder it came from."""
+    copy = folder / f"{stem}{path.suffix.lower()}"
     shutil.copyfile(path, copy)
     if copy.suffix == ".shp":
         for ext in SHAPEFILE_PARTS:
             part = next((p for p in (path.with_suffix(ext), path.with_suffix(ext.upper()))
                          if p.exists()), None)
             if part is not None:
-                shutil.copyfile(part, folder / f"data{ext}")
+                shutil.copyfile(part, folder / f"{stem}{ext}")
     return copy
 
 
 def read_source(path: Path, srs: str | None = None, csv: dict | None = None,
                 rename: dict | None = None, drop: list | None = None,
                 constants: dict | None = None) -> SourceRead:
-    """Read one file. `srs` overrides the file's CRS; `csv` names the X/Y columns of a CSV.
+    """Read one file. `srs` overrides the file's CRS; `csv` names the X/Y columns of a CSV."""
+    return read_sources([(path, {"srs": srs, "csv": csv, "rename": rename, "drop": drop,
+                                 "constants": constants})])[0]
 
-    The file is read as an upload is (layers.gdal_sandbox): its content must be what its name
-    says, and GDAL reads it with that format's driver alone, without network."""
+
+def read_sources(files: list[tuple[Path, dict]]) -> list[SourceRead]:
+    """Read files given as (path, read_source's options), in order.
+
+    Each is read as an upload is (layers.gdal_sandbox): its content must be what its name
+    says, and GDAL reads it with that format's driver alone, without network; the files of
+    one format are read by one child process."""
     from layers import gdal_sandbox, upload_safety
 
-    if not path.exists():
-        raise SourceError(f"{path.name}: file not found at {path}")
-    ext = path.suffix.lower()
-    if ext not in DRIVERS:
-        raise SourceError(f"{path.name}: unsupported file type {ext or '(none)'}; a city's "
-                          f"files are {', '.join(sorted(DRIVERS))}")
-    options = {}
-    if csv:
-        options = {"X_POSSIBLE_NAMES": csv["x"], "Y_POSSIBLE_NAMES": csv["y"],
-                   "AUTODETECT_TYPE": "YES", "KEEP_GEOM_COLUMNS": "NO"}
-    with tempfile.TemporaryDirectory(prefix="sdi-read-") as folder:
-        try:
-            if ext in CONTENT:
+    for path, _ in files:
+        if not path.exists():
+            raise SourceError(f"{path.name}: file not found at {path}")
+        ext = path.suffix.lower()
+        if ext not in DRIVERS:
+            raise SourceError(f"{path.name}: unsupported file type {ext or '(none)'}; a "
+                              f"city's files are {', '.join(sorted(DRIVERS))}")
+        if ext in CONTENT:
+            try:
                 upload_safety.check_content(path, CONTENT[ext], path.name)
-            copy = _copy_for_reading(path, Path(folder))
-            read = gdal_sandbox.read_vector(copy, DRIVERS[ext], open_options=options)
-        except upload_safety.UploadRefused as exc:
-            raise SourceError(f"{path.name}: {exc}") from None
-        except gdal_sandbox.ReadError as exc:
-            message = upload_safety.scrub(str(exc), copy, path.name)
-            raise SourceError(f"{path.name}: GDAL could not read it ({message})") from None
+            except upload_safety.UploadRefused as exc:
+                message = str(exc)
+                raise SourceError(message if message.startswith(path.name)
+                                  else f"{path.name}: {message}") from None
+    reads: dict[int, object] = {}
+    copies: dict[int, Path] = {}
+    with tempfile.TemporaryDirectory(prefix="sdi-read-") as tmp:
+        for driver in sorted({DRIVERS[p.suffix.lower()] for p, _ in files}):
+            folder = Path(tmp) / driver.replace(" ", "_")
+            folder.mkdir()
+            batch = [i for i, (p, _) in enumerate(files) if DRIVERS[p.suffix.lower()] == driver]
+            requests = []
+            for i in batch:
+                path, options = files[i]
+                copies[i] = _copy_for_reading(path, folder, f"data{i}")
+                csv = options.get("csv")
+                requests.append(gdal_sandbox.ReadRequest(copies[i], open_options={
+                    "X_POSSIBLE_NAMES": csv["x"], "Y_POSSIBLE_NAMES": csv["y"],
+                    "AUTODETECT_TYPE": "YES", "KEEP_GEOM_COLUMNS": "NO"} if csv else None))
+            reads.update(zip(batch, gdal_sandbox.read_vectors(requests, driver), strict=True))
+    out = []
+    for i, (path, options) in enumerate(files):
+        read = reads[i]
+        if isinstance(read, gdal_sandbox.ReadError):
+            message = upload_safety.scrub(str(read), copies[i], path.name)
+            raise SourceError(f"{path.name}: GDAL could not read it ({message})")
+        out.append(_source_read(path, read, **options))
+    return out
 
+
+def _source_read(path: Path, read, srs=None, csv=None, rename=None, drop=None,
+                 constants=None) -> SourceRead:
     srid = parse_srid(srs) if srs else parse_srid(read.crs)
     if srid is None:
         raise SourceError(f"{path.name}: CRS unknown ({read.crs!r}); declare `srs`")
+    from layers.gdal_sandbox import schema_type
 
     rename = rename or {}
     drop = set(drop or [])
-    keep = [(i, rename.get(n, n), gdal_sandbox.schema_type(t))
+    keep = [(i, rename.get(n, n), schema_type(t))
             for i, (n, t) in enumerate(zip(read.names, read.dtypes, strict=True))
             if n not in drop]
     fields = [{"name": name, "type": ftype} for _, name, ftype in keep]

@@ -354,6 +354,34 @@ def test_admin_import_errors_name_the_upload_and_no_server_path(layer, editors, 
     no_server_path(response.content.decode())
 
 
+# --- the city loader ----------------------------------------------------------------------------
+
+def test_the_city_loader_reads_its_files_as_uploads_are_read(tmp_path):
+    from layers.reading import SourceError, read_source, read_sources
+
+    disguised = tmp_path / "warstwa.geojson"
+    disguised.write_text(vrt(f"CSV:{SERVER_FILE}"))
+    with pytest.raises(SourceError) as refusal:
+        read_source(disguised)
+    assert str(refusal.value) == "warstwa.geojson is not GeoJSON: it holds XML (GeoJSON is " \
+                                 "JSON text starting with {)"
+    with listening_socket() as (url, connections):
+        linked = tmp_path / "link.geojson"
+        linked.write_text(json.dumps({
+            "type": "FeatureCollection",
+            "crs": {"type": "link", "properties": {"href": f"{url}/crs.wkt", "type": "ogcwkt"}},
+            "features": [{"type": "Feature", "geometry": {"type": "Point",
+                                                          "coordinates": [20.61, 50.86]},
+                          "properties": {"name": "a"}}]}))
+        csv = tmp_path / "punkty.csv"
+        csv.write_text("name,x,y\nb,20.62,50.87\n")
+        reads = read_sources([(linked, {}), (csv, {"srs": "EPSG:4326",
+                                                   "csv": {"x": "x", "y": "y"}})])
+    assert connections == []
+    assert [r.properties for r in reads] == [[{"name": "a"}], [{"name": "b"}]]
+    assert [r.srid for r in reads] == [4326, 4326]
+
+
 # --- the reader itself --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("driver", ["GeoJSON", "GPKG", "CSV", "ESRI Shapefile"])
