@@ -7,11 +7,14 @@ report lists the feature count, the detected CRS, the mapping, and every problem
 value, reason). Only an import without problems writes, and it writes all rows or none: one
 transaction, one history batch (revertible, see layers.history), one layer version bump.
 
-Problems with the file as a whole (empty, corrupt zip, no .prj and no CRS chosen, mixed text
-encodings) are reported as `fatal`, before any row is looked at.
+Problems with the file as a whole (empty, content that is not what the name says, an unsafe or
+oversized zip, no .prj and no CRS chosen, mixed text encodings) are reported as `fatal`, before
+any row is looked at.
 
-GDAL (pyogrio) and pyproj are imported where a file is read: they are large, and every web
-process imports this module (admin, REST) while few of them ever import a file.
+The upload is read and nothing else: layers.upload_safety checks its content and unpacks zips
+within limits, and GDAL reads a private copy in a child process that knows only the format's
+driver and has no network (layers.gdal_sandbox). The web process never loads GDAL for an
+import; pyproj is imported where a CRS is checked.
 """
 
 import io
