@@ -56,7 +56,7 @@ class ReadError(ValueError):
 @dataclass
 class VectorRead:
     layers: list[str] | None = None  # the file's layers, when they were asked for
-    layer: str | None = None  # the layer read; None when nothing was read
+    layer: str | None = None  # the layer read, when it was asked for or chosen from `layers`
     crs: str | None = None
     names: list[str] = field(default_factory=list)
     dtypes: list[str] = field(default_factory=list)  # numpy dtype names, as pyogrio gives

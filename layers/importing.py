@@ -497,7 +497,6 @@ def _read_shapefile_zip(path: Path, filename: str, options: ImportOptions,
         header_len = int.from_bytes(dbf[8:10], "little") if len(dbf) > 10 else 0
         encoding = detect_encoding([dbf[header_len:]])
     source = _read_gdal(parts.shp, "Shapefile", filename, encoding=encoding)
-    source.layer_name = None
     source.encoding = encoding or "from .cpg"
     report.encoding = source.encoding
     return source
@@ -523,10 +522,11 @@ def read_file(path: Path, filename: str, options: ImportOptions, report: ImportR
         elif ext == ".zip":
             source = _read_shapefile_zip(path, filename, options, report, workdir)
         else:
-            copy = workdir / ("data.gpkg" if fmt == "GeoPackage" else "data.geojson")
+            gpkg = fmt == "GeoPackage"
+            copy = workdir / ("data.gpkg" if gpkg else "data.geojson")
             shutil.copyfile(path, copy)
-            source = _read_gdal(copy, fmt, filename, layer=options.source_layer,
-                                list_layers=fmt == "GeoPackage", encoding=options.encoding)
+            source = _read_gdal(copy, fmt, filename, layer=options.source_layer if gpkg else None,
+                                list_layers=gpkg, encoding=options.encoding)
     except upload_safety.UploadRefused as exc:
         raise ImportError_([str(exc)]) from None
     report.source_layer = source.layer_name

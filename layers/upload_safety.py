@@ -95,17 +95,17 @@ def check_content(path: Path, fmt: str, name: str) -> None:
             raise UploadRefused(f"{name} is not a zip archive: {WHAT[kind]}")
         raise UploadRefused("the file is not a valid zip archive (corrupt or truncated)")
     if fmt == "CSV" and kind in ("geopackage", "sqlite", "zip", "binary"):
-        raise UploadRefused(f"{name} is not CSV: {check_text_detail(kind)}")
+        raise UploadRefused(f"{name} is not CSV: {_csv_refusal(kind)}")
 
 
-def check_text_detail(kind: str) -> str:
+def _csv_refusal(kind: str) -> str:
     return "it holds binary data (NUL bytes)" if kind == "binary" else WHAT[kind]
 
 
 def check_text(raw: bytes, name: str) -> None:
     """Refuse CSV bytes holding NUL anywhere (a binary file, or UTF-16 text)."""
     if b"\x00" in raw:
-        raise UploadRefused(f"{name} is not CSV: {check_text_detail('binary')}")
+        raise UploadRefused(f"{name} is not CSV: {_csv_refusal('binary')}")
 
 
 # --- zips ---------------------------------------------------------------------------------

@@ -401,3 +401,13 @@ def test_the_reader_refuses_a_vrt_even_when_asked_to_read_it(tmp_path):
         gdal_sandbox.read_vector(path, "GeoJSON")
     for secret in SERVER_FILE_TEXT:
         assert secret not in str(refusal.value)
+
+
+def test_a_read_that_takes_too_long_is_stopped(empty, tmp_path, settings):
+    from layers import gdal_sandbox
+
+    gdal_sandbox.vector_drivers()  # known before the clock is set to nothing
+    settings.LAYER_IMPORT_READ_TIMEOUT = 0
+    report = refused(empty, points_file(tmp_path))
+    assert report.fatal == ("GDAL could not read the file as GeoJSON: reading the file took "
+                            "longer than 0 s and was stopped")
