@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from layers.models import Layer
-from layers.reading import read_source
+from layers.reading import read_sources
 from layers.schema import validate_properties
 from layers.writing import WriteError, replace_features
 
@@ -72,7 +72,22 @@ def _merge_fields(reads, overrides: dict) -> list[dict]:
     return list(fields.values())
 
 
-def load_layer(entry: dict, data_dir: Path, force: bool = False) -> LayerResult:
+def _source_files(entry: dict, data_dir: Path) -> list[tuple[Path, dict]]:
+    return [(data_dir / s["file"], {"srs": s.get("srs"), "csv": s.get("csv"),
+                                    "rename": entry.get("rename"), "drop": entry.get("drop"),
+                                    "constants": s.get("set")}) for s in entry["sources"]]
+
+
+def _needs_loading(entry: dict, data_dir: Path, force: bool) -> bool:
+    if Layer.all_objects.filter(slug=entry["slug"], deleted_at__isnull=False).exists():
+        return False
+    layer = Layer.objects.filter(slug=entry["slug"]).first()
+    return force or layer is None or layer.source_checksum != _checksum(entry, data_dir)
+
+
+def load_layer(entry: dict, data_dir: Path, force: bool = False,
+               reads: list | None = None) -> LayerResult:
+    """Create or refresh one layer; `reads` are its files read already (read_sources)."""
     checksum = _checksum(entry, data_dir)
     if Layer.all_objects.filter(slug=entry["slug"], deleted_at__isnull=False).exists():
         # Deleted by staff (restorable for 30 days): a reload must not bring it back.
@@ -81,9 +96,8 @@ def load_layer(entry: dict, data_dir: Path, force: bool = False) -> LayerResult:
     if layer and layer.source_checksum == checksum and not force:
         return LayerResult(layer.slug, "unchanged", layer.features.count(), [])
 
-    reads = [read_source(data_dir / s["file"], srs=s.get("srs"), csv=s.get("csv"),
-                         rename=entry.get("rename"), drop=entry.get("drop"),
-                         constants=s.get("set")) for s in entry["sources"]]
+    if reads is None:
+        reads = read_sources(_source_files(entry, data_dir))
     schema = {"fields": _merge_fields(reads, entry.get("fields"))}
     rows, errors, row_sources = [], [], []
     for read in reads:
@@ -137,4 +151,12 @@ def _locate(message: str, row_sources: list[str]) -> str:
 
 def load_city(name: str, force: bool = False) -> list[LayerResult]:
     config, data_dir = read_config(name)
-    return [load_layer(entry, data_dir, force=force) for entry in config["layers"]]
+    # The files of every layer to (re)load are read first, one GDAL process per format.
+    pending = [e for e in config["layers"] if _needs_loading(e, data_dir, force)]
+    files = [(e["slug"], f) for e in pending for f in _source_files(e, data_dir)]
+    read = iter(read_sources([f for _, f in files]))
+    reads: dict[str, list] = {}
+    for slug, _ in files:
+        reads.setdefault(slug, []).append(next(read))
+    return [load_layer(entry, data_dir, force=force, reads=reads.get(entry["slug"]))
+            for entry in config["layers"]]

@@ -12,7 +12,6 @@ Which cells are numbers: floats and Decimals, and text in the columns a caller n
 (layer properties of decimal type arrive as text from PostGIS). Integers look the same in both.
 """
 
-import csv
 import io
 import math
 import re
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.http import HttpResponse
+
+from layers import csv_safety
 
 CONTENT_TYPE = "text/csv; charset=utf-8"
 EXCEL_PARAM = "excel"
@@ -92,7 +93,8 @@ def lines(header: Sequence[str], batches: Iterable[Iterable[Sequence]], form: Fo
     streamed from a server-side cursor stays flat in memory."""
     numeric = frozenset(numeric)
     buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=form.delimiter, lineterminator="\r\n")
+    # csv_safety neutralises formula-like text cells (CSV injection) in both forms.
+    writer = csv_safety.writer(buf, delimiter=form.delimiter, lineterminator="\r\n")
     buf.write(form.bom)
     writer.writerow(header)
     for batch in batches:

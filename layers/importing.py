@@ -7,11 +7,14 @@ report lists the feature count, the detected CRS, the mapping, and every problem
 value, reason). Only an import without problems writes, and it writes all rows or none: one
 transaction, one history batch (revertible, see layers.history), one layer version bump.
 
-Problems with the file as a whole (empty, corrupt zip, no .prj and no CRS chosen, mixed text
-encodings) are reported as `fatal`, before any row is looked at.
+Problems with the file as a whole (empty, content that is not what the name says, an unsafe or
+oversized zip, no .prj and no CRS chosen, mixed text encodings) are reported as `fatal`, before
+any row is looked at.
 
-GDAL (pyogrio) and pyproj are imported where a file is read: they are large, and every web
-process imports this module (admin, REST) while few of them ever import a file.
+The upload is read and nothing else: layers.upload_safety checks its content and unpacks zips
+within limits, and GDAL reads a private copy in a child process that knows only the format's
+driver and has no network (layers.gdal_sandbox). The web process never loads GDAL for an
+import; pyproj is imported where a CRS is checked.
 """
 
 import io
@@ -21,7 +24,6 @@ import re
 import shutil
 import tempfile
 import uuid
-import zipfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from layers import gdal_sandbox, upload_safety
 from layers.history import SNAPSHOT_SQL
 from layers.models import Feature, FeatureHistory, ImportRun, Layer
 from layers.reading import parse_srid
@@ -225,27 +228,6 @@ class Source:
         return len(self.wkb)
 
 
-def _column_values(array) -> list:
-    """A numpy column as Python values; NaN/NaT (GDAL's nulls in numeric columns) as None."""
-    if array.dtype.kind == "f":
-        return [None if v != v else v for v in array.tolist()]
-    if array.dtype.kind == "M":
-        return [None if v is None else v.isoformat()[:10] for v in array.astype(
-            "datetime64[ms]").astype(object).tolist()]
-    values = array.tolist()
-    if array.dtype.kind == "O":
-        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
-    return values
-
-
-def _dtype_type(dtype) -> str:
-    import numpy as np
-
-    kind = np.dtype(dtype).kind
-    return {"i": "integer", "u": "integer", "f": "decimal", "b": "boolean",
-            "M": "date"}.get(kind, "string")
-
-
 def detect_encoding(lines) -> str:
     """UTF-8 if every line decodes as UTF-8, CP1250 (the Polish Windows code page) if none with
     non-ASCII bytes does; a file mixing both is refused, naming lines of each kind."""
@@ -277,8 +259,10 @@ def _pick(names: list[str], wanted: list[str]) -> str | None:
     return None
 
 
-def _read_csv(path: Path, options: ImportOptions, report: ImportReport, workdir: Path) -> Source:
+def _read_csv(path: Path, filename: str, options: ImportOptions, report: ImportReport,
+              workdir: Path) -> Source:
     raw = path.read_bytes()
+    upload_safety.check_text(raw, upload_safety.client_name(filename))
     encoding = options.encoding
     if encoding:
         try:
@@ -293,7 +277,7 @@ def _read_csv(path: Path, options: ImportOptions, report: ImportReport, workdir:
     text = text.removeprefix("\ufeff")
     report.encoding = encoding
     # GDAL reads UTF-8: hand it the text re-encoded, whatever the file's encoding was.
-    utf8 = workdir / "source.csv"
+    utf8 = workdir / "data.csv"
     utf8.write_text(text, encoding="utf-8")
     header_line = text.split("\n", 1)[0]
     sep = ";" if header_line.count(";") > header_line.count(",") else ","
@@ -340,7 +324,7 @@ def _read_csv(path: Path, options: ImportOptions, report: ImportReport, workdir:
     else:
         raise ImportError_([f"no coordinate columns found among {', '.join(header)}: name the "
                             "X and Y (or lon/lat) columns, or give a WKT column"])
-    source = _read_gdal(utf8, "CSV", None, open_options)
+    source = _read_gdal(utf8, "CSV", filename, open_options=open_options)
     source.srid = srid
     source.detected_crs = None
     source.encoding = encoding
@@ -462,83 +446,57 @@ def csv_number(value, style: str | None):
     return number, None
 
 
-def _read_gdal(path, fmt: str, layer: str | None, open_options: dict | None = None,
+# GDAL's driver for each format: the only one that may open an upload of that format.
+DRIVERS = {"GeoJSON": "GeoJSON", "GeoPackage": "GPKG", "Shapefile": "ESRI Shapefile",
+           "CSV": "CSV"}
+
+
+def _read_gdal(path: Path, fmt: str, filename: str, *, layer: str | None = None,
+               list_layers: bool = False, open_options: dict | None = None,
                encoding: str | None = None) -> Source:
-    import pyogrio.raw
-
+    """Read `path` (a file in the import's own folder) with the one GDAL driver of `fmt`, in
+    a process of its own without network (layers.gdal_sandbox)."""
     try:
-        meta, _fids, geoms, columns = pyogrio.raw.read(
-            str(path), layer=layer, force_2d=True, encoding=encoding, **(open_options or {}))
-    except Exception as exc:  # pyogrio raises several GDAL error types
-        raise ImportError_([f"GDAL could not read the file as {fmt}: {exc}"]) from None
-    crs = meta.get("crs")
-    names = list(meta["fields"])
-    return Source(format=fmt, srid=parse_srid(crs) if crs else None, detected_crs=crs,
-                  names=names, types=[_dtype_type(t) for t in meta["dtypes"]],
-                  columns=[_column_values(c) for c in columns],
-                  wkb=list(geoms) if geoms is not None else [None] * len(columns[0]),
-                  layer_name=layer)
-
-
-def _only_layer(path, wanted: str | None, what: str) -> str | None:
-    import pyogrio
-
-    try:
-        names = [str(n) for n, _ in pyogrio.list_layers(str(path))]
-    except Exception as exc:
-        raise ImportError_([f"GDAL could not open the file as {what}: {exc}"]) from None
-    if wanted:
-        if wanted not in names:
-            raise ImportError_([f"no layer {wanted!r} in the file; it has {', '.join(names)}"])
-        return wanted
-    if len(names) > 1:
-        raise ImportError_([f"the file holds {len(names)} layers ({', '.join(names)}): "
-                            "choose one"])
-    if not names:
+        read = gdal_sandbox.read_vector(path, DRIVERS[fmt], layer=layer,
+                                        list_layers=list_layers, open_options=open_options,
+                                        encoding=encoding)
+    except gdal_sandbox.ReadError as exc:
+        name = upload_safety.client_name(filename)
+        message = upload_safety.scrub(str(exc), path, name)
+        if "not recognized as being in a supported file format" in message:
+            # GDAL's words when the one driver allowed finds nothing it can read.
+            message = f"{name} is not valid {fmt}"
+        raise ImportError_([f"GDAL could not read the file as {fmt}: {message}"]) from None
+    if list_layers and read.layer is None:
+        names = read.layers or []
+        if layer:
+            raise ImportError_([f"no layer {layer!r} in the file; it has {', '.join(names)}"])
+        if names:
+            raise ImportError_([f"the file holds {len(names)} layers ({', '.join(names)}): "
+                                "choose one"])
         raise ImportError_(["the file holds no layers"])
-    return names[0]
+    return Source(format=fmt, srid=parse_srid(read.crs) if read.crs else None,
+                  detected_crs=read.crs, names=read.names,
+                  types=[gdal_sandbox.schema_type(t) for t in read.dtypes],
+                  columns=read.columns, wkb=read.wkb, layer_name=read.layer)
 
 
-def _read_shapefile_zip(path: Path, options: ImportOptions, report: ImportReport) -> Source:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            broken = archive.testzip()
-            members = archive.namelist()
-            if broken:
-                raise ImportError_([f"the zip is corrupt: {broken} fails its checksum"])
-            shps = sorted(m for m in members if m.lower().endswith(".shp")
-                          and not m.startswith("__MACOSX/") and not m.endswith("/"))
-            if options.source_layer:
-                shps = [m for m in shps if Path(m).stem == options.source_layer]
-            if not shps:
-                raise ImportError_(["no .shp file in the zip"
-                                    + (f" named {options.source_layer}" if options.source_layer
-                                       else "")])
-            if len(shps) > 1:
-                raise ImportError_([f"the zip holds {len(shps)} shapefiles "
-                                    f"({', '.join(Path(s).stem for s in shps)}): choose one"])
-            shp = shps[0]
-            stem = shp[:-4]
-            present = {m.lower() for m in members}
-            for ext in (".shx", ".dbf"):
-                if (stem + ext).lower() not in present:
-                    raise ImportError_([f"{Path(stem).name}{ext} is missing from the zip"])
-            has_prj = (stem + ".prj").lower() in present
-            has_cpg = (stem + ".cpg").lower() in present
-            dbf_name = next(m for m in members if m.lower() == (stem + ".dbf").lower())
-            dbf = archive.read(dbf_name)
-    except zipfile.BadZipFile:
-        raise ImportError_(["the file is not a valid zip archive (corrupt or truncated)"]) \
-            from None
-    if not has_prj and options.srid is None:
-        raise ImportError_([f"{Path(stem).name}.prj is missing, so the CRS is unknown: choose "
+def _read_shapefile_zip(path: Path, filename: str, options: ImportOptions,
+                        report: ImportReport, workdir: Path) -> Source:
+    """The zip is judged by its directory, then the Shapefile's own parts alone are unpacked
+    into the import's folder (upload_safety) and read from there."""
+    parts = upload_safety.unpack_shapefile(path, upload_safety.client_name(filename), workdir,
+                                           options.source_layer)
+    if not parts.has_prj and options.srid is None:
+        raise ImportError_([f"{parts.stem}.prj is missing, so the CRS is unknown: choose "
                             "it (e.g. EPSG:2178 for PL-2000 zone 7, EPSG:2180 for PUWG 1992)"])
     encoding = options.encoding
-    if encoding is None and not has_cpg:
+    if encoding is None and not parts.has_cpg:
         # No .cpg: look at the attribute bytes themselves (Polish DBFs are often CP1250).
+        dbf = parts.shp.with_suffix(".dbf").read_bytes()
         header_len = int.from_bytes(dbf[8:10], "little") if len(dbf) > 10 else 0
         encoding = detect_encoding([dbf[header_len:]])
-    source = _read_gdal(f"/vsizip/{path}/{shp}", "Shapefile", None, encoding=encoding)
+    source = _read_gdal(parts.shp, "Shapefile", filename, encoding=encoding)
     source.encoding = encoding or "from .cpg"
     report.encoding = source.encoding
     return source
@@ -546,6 +504,9 @@ def _read_shapefile_zip(path: Path, options: ImportOptions, report: ImportReport
 
 def read_file(path: Path, filename: str, options: ImportOptions, report: ImportReport,
               workdir: Path) -> Source:
+    """What the upload at `path` (named `filename` by the client) holds. Its content must be
+    what its name says (upload_safety), and GDAL reads it with that format's driver alone,
+    from a copy in `workdir` that holds nothing else."""
     ext = Path(filename).suffix.lower()
     fmt = FORMATS.get(ext)
     if fmt is None:
@@ -554,17 +515,20 @@ def read_file(path: Path, filename: str, options: ImportOptions, report: ImportR
     report.format = fmt
     if path.stat().st_size == 0:
         raise ImportError_(["the file is empty"])
-    if ext == ".csv":
-        source = _read_csv(path, options, report, workdir)
-    elif ext == ".zip":
-        source = _read_shapefile_zip(path, options, report)
-    else:
-        if ext == ".gpkg":
-            with open(path, "rb") as fh:
-                if not fh.read(16).startswith(b"SQLite format 3"):
-                    raise ImportError_(["the file is not a GeoPackage (no SQLite header)"])
-        layer = _only_layer(path, options.source_layer, fmt) if ext == ".gpkg" else None
-        source = _read_gdal(path, fmt, layer, encoding=options.encoding)
+    try:
+        upload_safety.check_content(path, fmt, upload_safety.client_name(filename))
+        if ext == ".csv":
+            source = _read_csv(path, filename, options, report, workdir)
+        elif ext == ".zip":
+            source = _read_shapefile_zip(path, filename, options, report, workdir)
+        else:
+            gpkg = fmt == "GeoPackage"
+            copy = workdir / ("data.gpkg" if gpkg else "data.geojson")
+            shutil.copyfile(path, copy)
+            source = _read_gdal(copy, fmt, filename, layer=options.source_layer if gpkg else None,
+                                list_layers=gpkg, encoding=options.encoding)
+    except upload_safety.UploadRefused as exc:
+        raise ImportError_([str(exc)]) from None
     report.source_layer = source.layer_name
     if options.srid is not None:
         source.srid = options.srid

@@ -3,8 +3,8 @@
 Nothing a resident uploads is stored as it came: the file's bytes decide what it is (never
 its name or declared content type), the pixel count is read from the header and refused before
 any decoding (a decompression bomb is never expanded), and the stored file is a fresh JPEG
-encoded from the pixels. Metadata (EXIF, XMP, ICC, PNG text) is dropped; only with the
-resident's consent is the GPS block kept.
+encoded from the pixels alone. No metadata is stored (EXIF, XMP, ICC, IPTC, JPEG comments, PNG
+text); only with the resident's consent is the GPS block kept, as the one EXIF entry.
 """
 
 import io
@@ -102,6 +102,15 @@ def process(data: bytes, *, max_pixels: int, max_side: int,
     return ProcessedPhoto(_encode(img, gps), img.width, img.height, gps is not None)
 
 
+def _pixels_only(img: Image.Image) -> Image.Image:
+    """A new image holding the pixels and nothing else. Pillow carries what it read with an
+    image (`info`: the JPEG comment, XMP, ...) into what it saves: a comment segment of the
+    upload survived re-encoding until the pixels were moved into an image of their own."""
+    clean = Image.new(img.mode, img.size)
+    clean.paste(img)
+    return clean
+
+
 def _encode(img: Image.Image, gps: dict | None) -> bytes:
     out = io.BytesIO()
     options = {"quality": JPEG_QUALITY, "optimize": True}
@@ -109,7 +118,7 @@ def _encode(img: Image.Image, gps: dict | None) -> bytes:
         exif = Image.Exif()
         exif[ExifTags.IFD.GPSInfo] = gps
         options["exif"] = exif
-    img.save(out, "JPEG", **options)
+    _pixels_only(img).save(out, "JPEG", **options)
     return out.getvalue()
 
 

@@ -185,6 +185,13 @@ SPECTACULAR_SETTINGS = {
 }
 # Uploads for layer import above this size are refused before the body is read (413).
 LAYER_IMPORT_MAX_BYTES = int(os.environ.get("LAYER_IMPORT_MAX_MB", "200")) * 1024 * 1024
+# A zipped upload is refused, before anything is unpacked, over this total unpacked size, this
+# many files and folders, or with one member compressed more than this many times (a zip bomb).
+LAYER_IMPORT_ZIP_MAX_BYTES = int(os.environ.get("LAYER_IMPORT_ZIP_MAX_MB", "400")) * 1024 * 1024
+LAYER_IMPORT_ZIP_MAX_FILES = int(os.environ.get("LAYER_IMPORT_ZIP_MAX_FILES", "100"))
+LAYER_IMPORT_ZIP_MAX_RATIO = int(os.environ.get("LAYER_IMPORT_ZIP_MAX_RATIO", "200"))
+# GDAL reads each imported file in a child process (layers.gdal_sandbox), stopped after this.
+LAYER_IMPORT_READ_TIMEOUT = int(os.environ.get("LAYER_IMPORT_READ_TIMEOUT", "300"))
 
 # Basemap for every map (portal and admin). Empty = no basemap: tests and offline use.
 BASEMAP_URL = os.environ.get("BASEMAP_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")

@@ -252,6 +252,65 @@ def test_exif_is_stripped_unless_the_resident_keeps_the_location(client, categor
     assert Photo.objects.get().has_location is True
 
 
+# The segments a clean JPEG may hold: start, JFIF header, tables, frame, scan, end. Metadata lives
+# in APP1 (EXIF, XMP), APP2 (ICC), APP13 (IPTC) and COM segments, none of which may be stored.
+IMAGE_SEGMENTS = {0xD8, 0xE0, 0xDB, 0xC0, 0xC1, 0xC2, 0xC4, 0xDD, 0xDA}
+
+
+def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """(marker, payload) of every segment up to the first scan, read from the bytes."""
+    assert data[:2] == b"\xff\xd8"
+    segments, i = [(0xD8, b"")], 2
+    while True:
+        assert data[i] == 0xFF, f"no segment marker at byte {i}"
+        marker = data[i + 1]
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        segments.append((marker, data[i + 4:i + 2 + length]))
+        if marker == 0xDA:  # the scan: entropy-coded pixels follow
+            return segments
+        i += 2 + length
+
+
+def jpeg_with_every_kind_of_metadata() -> bytes:
+    from PIL import ImageCms
+
+    img = Image.open(io.BytesIO(testing.jpeg()))
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+           b'22-rdf-syntax-ns#"><rdf:Description>XMP-SECRET Jan Kowalski</rdf:Description>'
+           b'</rdf:RDF></x:xmpmeta>')
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=img.getexif(), icc_profile=icc, xmp=xmp,
+             comment=b"COMMENT-SECRET tel. 600 100 200")
+    data = out.getvalue()
+    markers = {m for m, _ in jpeg_segments(data)}
+    assert {0xE1, 0xE2, 0xFE} <= markers  # EXIF/XMP, ICC and the comment are really there
+    return data
+
+
+def test_stored_photos_keep_no_metadata_segment_at_all(client, category, media):
+    assert post(client, category, files=[upload(jpeg_with_every_kind_of_metadata())]
+                ).status_code == 302
+    stored = (media / Photo.objects.get().file.name).read_bytes()
+    markers = [m for m, _ in jpeg_segments(stored)]
+    assert set(markers) <= IMAGE_SEGMENTS, [hex(m) for m in markers]
+    for secret in (b"COMMENT-SECRET", b"XMP-SECRET", b"TestCam", b"SERIAL-12345"):
+        assert secret not in stored
+
+
+def test_a_kept_location_is_the_only_metadata_stored(client, category, media):
+    assert post(client, category, files=[upload(jpeg_with_every_kind_of_metadata())],
+                keep_photo_location="on").status_code == 302
+    stored = (media / Photo.objects.get().file.name).read_bytes()
+    segments = jpeg_segments(stored)
+    extra = [(m, p) for m, p in segments if m not in IMAGE_SEGMENTS]
+    assert [m for m, _ in extra] == [0xE1] and extra[0][1].startswith(b"Exif\x00\x00")
+    for secret in (b"COMMENT-SECRET", b"XMP-SECRET", b"TestCam", b"SERIAL-12345"):
+        assert secret not in stored
+    exif = Image.open(io.BytesIO(stored)).getexif()
+    assert set(exif) == {ExifTags.IFD.GPSInfo}
+
+
 # --- HTML injection ------------------------------------------------------------------------
 
 def test_html_in_reports_is_escaped_on_every_page(client, category):
