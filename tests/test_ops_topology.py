@@ -103,14 +103,24 @@ class Topology:
                                 dbname=dbname)
 
     def pg_ctl(self, cluster: str, action: str, *args):
-        # -l: a (re)started server must not write to our pipe (it would keep it open forever).
-        service = "db" if cluster == "pg-primary" else "replica"
-        cmd = [f"{PGBIN}/pg_ctl", "-D", str(PGDATA[cluster]), action, *args,
-               "-l", str(PROD_DIR / "log" / f"{service}.log")]
+        # -l: a (re)started server must not write to our pipe (it would keep it open forever);
+        # the server's user must be able to write it.
+        log = PROD_DIR / "log" / f"{cluster}-pg_ctl.log"
+        log.touch()
+        cmd = [f"{PGBIN}/pg_ctl", "-D", str(PGDATA[cluster]), action, *args, "-l", str(log)]
         if os.geteuid() == 0:
+            subprocess.run(["chown", "postgres", str(log)], check=True)
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=120)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is an answer to look at (the site's host does not resolve)
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
 
 
 def get(url: str, headers: dict | None = None, timeout: float = 30, balancer: bool = True):
@@ -118,7 +128,7 @@ def get(url: str, headers: dict | None = None, timeout: float = 30, balancer: bo
     request = urllib.request.Request(url, headers={**(BALANCER if balancer else {}),
                                                    **(headers or {})})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as r:
+        with _opener.open(request, timeout=timeout) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -361,8 +371,14 @@ def _log_in(topology, username: str, password: str) -> dict[str, str]:
     told http is secure here) and says where the form came from (Origin)."""
     jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(
         secure_protocols=("https", "wss", "http")))
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    opener.addheaders = [*BALANCER.items(), ("Origin", f"https://{HOST}")]
+
+    class Balancer(urllib.request.BaseHandler):
+        def http_request(self, request):  # every request, the redirected ones too
+            for name, value in {**BALANCER, "Origin": f"https://{HOST}"}.items():
+                request.add_unredirected_header(name, value)
+            return request
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), Balancer)
     with opener.open(topology.nginx + "/admin/login/", timeout=30) as r:
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', r.read().decode())[1]
     assert all(c.secure for c in jar)
@@ -667,10 +683,12 @@ def test_point_in_time_recovery_from_the_wal_archive(topology):
                 assert time.monotonic() < deadline, "WAL segment never archived"
                 time.sleep(0.2)
         # Recovery settings win over the copied postgresql.conf; the copy must not archive
-        # into the live archive, nor be mistaken for the primary.
+        # into the live archive, nor be mistaken for the primary. The primary's own settings
+        # are on its command line (docker-compose.yml): recovery needs max_connections as high.
         recovery = (f"restore_command = 'cp {PROD_DIR / 'volumes' / 'wal-archive'}/%f %p'\n"
                     f"recovery_target_time = '{target.isoformat()}'\n"
-                    "recovery_target_action = 'promote'\narchive_mode = off\n")
+                    "recovery_target_action = 'promote'\narchive_mode = off\n"
+                    "max_connections = 200\n")
         subprocess.run([*as_pg, "sh", "-c", f"cat >> {drill}/postgresql.auto.conf && "
                         f"touch {drill}/recovery.signal"], input=recovery, text=True,
                        check=True)
