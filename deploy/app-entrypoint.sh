@@ -22,6 +22,6 @@ if [ "$(id -u)" = 0 ]; then
       chown "$user:" "$dir"
     fi
   done
-  exec setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"
+  exec setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
 fi
 exec "$@"

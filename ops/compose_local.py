@@ -739,7 +739,10 @@ def run(project: Project, name: str, command: list[str]) -> int:
 
 def _as(user: str) -> list[str]:
     # setpriv execs (gosu and su-exec in the images do too): signals reach the server itself.
-    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+    import pwd
+
+    gid = pwd.getpwnam(user).pw_gid
+    return ["setpriv", f"--reuid={user}", f"--regid={gid}", "--init-groups", "--"]
 
 
 def image_entrypoint(spec_file: str, args: list[str]) -> None:
