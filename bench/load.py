@@ -35,7 +35,7 @@ import psutil
 import psycopg2
 
 ROOT = Path(__file__).resolve().parent.parent
-PROD_DIR = Path(os.environ.get("PROD_DIR", ROOT / "var" / "prod"))
+PROD_DIR = Path(os.environ.get("PROD_DIR", ROOT / "var" / "prod")).resolve()
 # The topology runs with production settings (allowed hosts, HTTPS): requests come as through
 # the city's balancer, for the host of its .env (localhost) and saying the client used HTTPS.
 HTTP = f"http://localhost:{os.environ.get('PROD_HTTP_PORT', 8180)}"

@@ -608,18 +608,21 @@ def build_app_image(project: Project) -> None:
     if not list((ROOT / "locale").glob("*/LC_MESSAGES/*.mo")):
         subprocess.run([str(ROOT / ".venv/bin/python"), "manage.py", "compilemessages",
                         "--ignore=.venv", "-v", "0"], cwd=ROOT, check=True)
-    if os.geteuid() != 0:
-        return
     if subprocess.run(["id", "-u", "sdi"], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "--system", "--user-group", "--home-dir", "/nonexistent",
                         "--no-create-home", "--shell", "/usr/sbin/nologin", "sdi"], check=True)
-    # The image's Python is /usr/local/bin/python; here it is the virtualenv's interpreter, which
-    # may live under a folder only root may enter (pyenv in /root): `sdi` may pass through it.
+    # The image's Python is /usr/local/bin/python and its code /app; here they are the
+    # virtualenv's interpreter and this checkout, which may live under a folder only root may
+    # enter (pyenv in /root): `sdi` may pass through such folders (x, no listing), nothing more.
     interpreter = Path(os.path.realpath(ROOT / ".venv/bin/python"))
-    for folder in reversed(interpreter.parents):
-        mode = folder.stat().st_mode
-        if not mode & 0o001:
-            subprocess.run(["setfacl", "-m", "u:sdi:x", str(folder)], check=True)
+    for target in (interpreter, Path(os.path.realpath(ROOT / ".venv")), ROOT):
+        for folder in [*reversed(target.parents), *([target] if target.is_dir() else [])]:
+            if not folder.stat().st_mode & 0o001:
+                subprocess.run(["setfacl", "-m", "u:sdi:x", str(folder)], check=True)
+    for path in (ROOT / "manage.py", interpreter):
+        if subprocess.run([*_as("sdi"), "test", "-r", str(path)]).returncode != 0:
+            raise ComposeError(f"the application's user (sdi) cannot read {path}: the image's "
+                               "files are readable by all (check this checkout's umask)")
 
 
 # --- up, down, ps --------------------------------------------------------------------------------
@@ -628,9 +631,16 @@ def say(message: str) -> None:
     print(f"compose-local [{time.strftime('%H:%M:%S')}]: {message}", flush=True)
 
 
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        raise ComposeError("run as root: the images' entrypoints start as root and hand the "
+                           "servers to their own users (sdi, postgres, redis), as in Docker")
+
+
 def up(project: Project, names: list[str] | None = None) -> None:
     """`docker compose up -d`: every service once its dependencies are as depends_on says;
     what runs already is left running; one-shot services run (again) to completion."""
+    _need_root()
     wanted = project.order(names or project.active())
     if any(project.services[n].image.kind == "app" for n in wanted):
         build_app_image(project)
@@ -678,6 +688,7 @@ def up(project: Project, names: list[str] | None = None) -> None:
                 code = procs[name].poll()
                 if code is None:
                     continue
+                (svc.run_dir / "exit").write_text(f"{code}\n")
                 if code != 0:
                     raise ComposeError(f"{name} exited with {code}; {svc.log}:\n{svc.tail()}")
                 say(f"{name}: completed")
@@ -717,7 +728,9 @@ def ps(project: Project) -> dict[str, str]:
     for name in project.order(project.active()):
         svc = project.services[name]
         if svc.pid() is None:
-            out[name] = "not running"
+            code = (svc.run_dir / "exit").read_text().strip() if (
+                svc.run_dir / "exit").exists() else None
+            out[name] = f"exited ({code})" if svc.one_shot and code else "not running"
         else:
             out[name] = ("running, healthy" if svc.healthcheck() and svc.check_health()
                          else "running" if not svc.healthcheck() else "running, unhealthy")
@@ -726,6 +739,7 @@ def ps(project: Project) -> dict[str, str]:
 
 def run(project: Project, name: str, command: list[str]) -> int:
     """`docker compose run --rm SERVICE [COMMAND]`: its dependencies up, then it, here."""
+    _need_root()
     svc = project.services[name]
     deps = [d for d in project.order([name]) if d != name]
     if deps:
