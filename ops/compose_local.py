@@ -64,6 +64,37 @@ HOST_PORTS = {
 }
 HTTP_PORT = ("PROD_HTTP_PORT", 8180)
 
+# The images' own paths on this host (a service's mounts are added to these): {root} is this
+# checkout, {prod} PROD_DIR, {run} the service's folder in PROD_DIR/run. A named volume is
+# PROD_DIR/volumes/<name>.
+IMAGE_PATHS = {
+    "app": {
+        "/app": "{root}",                  # WORKDIR: the code, as COPY . . puts it
+        "/tmp": "{run}/tmp",               # each container has its own
+    },
+    "postgis": {
+        "/var/run/postgresql": "{prod}/pgrun",  # the socket folder compiled into libpq
+    },
+    "redis": {
+        "/data": "{run}/data",             # WORKDIR, an anonymous volume of the image
+    },
+    "nginx": {
+        "/var/log/nginx": "{prod}/log/nginx",  # in the image: links to the container's output
+        "/var/run": "{run}",               # nginx.pid
+        "/etc/nginx/conf.d": "{run}/conf.d",   # the rendered templates
+        "/docker-entrypoint.sh": "{run}/bin/docker-entrypoint.sh",
+    },
+}
+# Host programs the images' PATH finds: the app image's Python is the virtualenv's; the
+# postgis image has the PostgreSQL 15 tools on its PATH, as Debian has them in PGBIN. A
+# service's {run}/bin holds its image's docker-entrypoint.sh (image_entrypoint below).
+IMAGE_PATH_ENV = {
+    "app": "{root}/.venv/bin:" + SYSTEM_PATH,
+    "postgis": "{run}/bin:" + PGBIN + ":" + SYSTEM_PATH,
+    "redis": "{run}/bin:" + SYSTEM_PATH,
+    "nginx": SYSTEM_PATH,
+}
+
 
 class ComposeError(Exception):
     pass
@@ -368,23 +399,12 @@ class Service:
                 for k, v in env.items()}
 
     # --- this host's version of it ---
+    def _host(self, template: str) -> str:
+        return template.format(root=ROOT, prod=self.project.dir, run=self.run_dir)
+
     def paths(self) -> dict[str, Path]:
-        """Container path -> host path: the image's own folders, then the mounts."""
-        table: dict[str, Path] = {}
-        if self.image.kind == "app":
-            table["/app"] = ROOT
-            table["/tmp"] = self.run_dir / "tmp"
-        elif self.image.kind == "postgis":
-            # The server's socket folder, compiled into the image's and Debian's libpq alike.
-            table["/var/run/postgresql"] = self.project.dir / "pgrun"
-        elif self.image.kind == "redis":
-            table["/data"] = self.run_dir / "data"
-        elif self.image.kind == "nginx":
-            # In the image access.log and error.log are links to the container's output.
-            table["/var/log/nginx"] = self.project.dir / "log" / "nginx"
-            table["/var/run"] = self.run_dir
-            table["/etc/nginx/conf.d"] = self.run_dir / "conf.d"
-            table["/docker-entrypoint.sh"] = self.run_dir / "bin" / "docker-entrypoint.sh"
+        """Container path -> host path: the image's own (IMAGE_PATHS), then the mounts."""
+        table = {k: Path(self._host(v)) for k, v in IMAGE_PATHS[self.image.kind].items()}
         for mount in self.mounts:
             table[mount.target] = mount.source
         return table
@@ -412,18 +432,13 @@ class Service:
 
     def process_env(self) -> dict[str, str]:
         """The container's environment: the image's ENV, then the service's, mapped."""
-        path = SYSTEM_PATH
         extra = {}
-        if self.image.kind == "app":
-            path = f"{ROOT / '.venv' / 'bin'}:{SYSTEM_PATH}"
-        elif self.image.kind == "postgis":
-            path = f"{self.run_dir / 'bin'}:{PGBIN}:{SYSTEM_PATH}"
+        if self.image.kind == "postgis":
             # Port and socket: the image's server listens on 5432 in its own network, and its
             # tools find it through the compiled-in socket folder; here both are the host's.
             extra = {"PGPORT": str(self.own_port()), "PGHOST": self.map("/var/run/postgresql")}
-        elif self.image.kind == "redis":
-            path = f"{self.run_dir / 'bin'}:{SYSTEM_PATH}"
-        env = {"PATH": path, "HOME": "/root", "LANG": "C.UTF-8"}
+        env = {"PATH": self._host(IMAGE_PATH_ENV[self.image.kind]), "HOME": "/root",
+               "LANG": "C.UTF-8"}
         for key, value in {**self.image.env, **self.environment}.items():
             env[key] = self.map(value)
         if self.image.kind == "postgis":

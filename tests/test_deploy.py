@@ -17,6 +17,9 @@ import yaml
 from ops import compose_local
 
 ROOT = Path(__file__).resolve().parent.parent
+# The session's Kielce fixture needs the test database even when only these tests run
+# (pytest-django creates it only for tests that ask); they never touch it.
+pytestmark = pytest.mark.django_db
 SCHEMA = json.loads((ROOT / "tests/compose_spec/compose-spec.json").read_text())
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 # What an operator's .env holds (docs/deploy.md), with passwords that break naive quoting.
