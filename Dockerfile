@@ -1,4 +1,6 @@
-# Production image: Debian 12 with GDAL/GEOS/PROJ for GeoDjango, Python 3.12, gunicorn.
+# Production image: Debian 12 with GDAL/GEOS/PROJ for GeoDjango, Python 3.12, the runtime pins of
+# requirements.txt only (no test tools), the city data of fixtures/ and compiled translations.
+# Static files are collected by the `migrate` service into the `static` volume, not here.
 FROM python:3.12-slim-bookworm
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 RUN apt-get update \
@@ -8,10 +10,12 @@ RUN apt-get update \
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
+# .dockerignore keeps .env, tests, bench, var, artifacts and .git out.
 COPY . .
-RUN python manage.py compilemessages --ignore=.venv -v 0 \
- && DATABASE_URL=postgres://build@localhost/build python manage.py collectstatic --noinput -v 0
-RUN useradd --system --home /app sdi && mkdir -p /app/var/media && chown -R sdi /app/var
-USER sdi
+RUN python manage.py compilemessages --ignore=.venv -v 0
+RUN useradd --system --user-group --home-dir /app --shell /usr/sbin/nologin sdi
+# The container starts as root only for deploy/app-entrypoint.sh to hand the volumes Docker
+# creates root-owned (static, media, backups) to `sdi`; the command itself runs as `sdi`.
+ENTRYPOINT ["/app/deploy/app-entrypoint.sh"]
 EXPOSE 8000
 CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py", "sdi.wsgi:application"]

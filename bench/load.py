@@ -35,10 +35,13 @@ import psutil
 import psycopg2
 
 ROOT = Path(__file__).resolve().parent.parent
-PROD_DIR = Path(os.environ.get("PROD_DIR", ROOT / "var" / "prod"))
-HTTP = f"http://127.0.0.1:{os.environ.get('PROD_HTTP_PORT', 8180)}"
-WEB = f"http://127.0.0.1:{os.environ.get('PROD_WEB_PORT', 8181)}"
-TILES = f"http://127.0.0.1:{os.environ.get('PROD_TILES_PORT', 8182)}"
+PROD_DIR = Path(os.environ.get("PROD_DIR", ROOT / "var" / "prod")).resolve()
+# The topology runs with production settings (allowed hosts, HTTPS): requests come as through
+# the city's balancer, for the host of its .env (localhost) and saying the client used HTTPS.
+HTTP = f"http://localhost:{os.environ.get('PROD_HTTP_PORT', 8180)}"
+WEB = f"http://localhost:{os.environ.get('PROD_WEB_PORT', 8181)}"
+TILES = f"http://localhost:{os.environ.get('PROD_TILES_PORT', 8182)}"
+BALANCER = {"X-Forwarded-Proto": "https"}
 OUT = ROOT / "var" / "bench-load"
 
 SETUP = """
@@ -65,7 +68,8 @@ print(token.key)
 
 
 def app_env() -> dict:
-    out = subprocess.run([str(ROOT / "scripts/prod-local.sh"), "env"], capture_output=True,
+    out = subprocess.run([str(ROOT / "scripts/prod-local.sh"), "env", "migrate"],
+                         capture_output=True,
                          text=True, check=True, env=dict(os.environ, PROD_DIR=str(PROD_DIR)))
     return dict(os.environ, **dict(line.split("=", 1) for line in out.stdout.splitlines()))
 
@@ -73,8 +77,8 @@ def app_env() -> dict:
 def web_processes() -> list[psutil.Process]:
     """gunicorn's and the tile service's processes."""
     out = []
-    for pid_file in ("gunicorn.pid", "tiles.pid"):
-        master = psutil.Process(int((PROD_DIR / "run" / pid_file).read_text()))
+    for service in ("web", "tiles"):
+        master = psutil.Process(int((PROD_DIR / "run" / service / "pid").read_text().split()[0]))
         out += [master, *master.children(recursive=True)]
     return out
 
@@ -106,10 +110,10 @@ class LagSampler(threading.Thread):
     def run(self):
         replica = psycopg2.connect(host=str(PROD_DIR / "pgrun"),
                                    port=os.environ.get("PROD_REPLICA_PORT", 5542),
-                                   user="postgres", dbname="sdi")
+                                   user="sdi", dbname="sdi")
         primary = psycopg2.connect(host=str(PROD_DIR / "pgrun"),
                                    port=os.environ.get("PROD_PG_PORT", 5541),
-                                   user="postgres", dbname="sdi")
+                                   user="sdi", dbname="sdi")
         replica.autocommit = primary.autocommit = True
         while not self.stop.wait(1):
             with primary.cursor() as p, replica.cursor() as r:
@@ -127,7 +131,7 @@ class LagSampler(threading.Thread):
 
 def nginx_cache_counts(since_bytes: int) -> dict[str, int]:
     counts: dict[str, int] = {}
-    with open(PROD_DIR / "log" / "access.log", "rb") as f:
+    with open(PROD_DIR / "log" / "nginx" / "access.log", "rb") as f:
         f.seek(since_bytes)
         for line in f:
             try:
@@ -156,7 +160,8 @@ def tile_addresses(n: int = 300) -> list[str]:
 def tiles_per_second(base: str, paths: list[str], concurrency: int = 8) -> tuple[float, int]:
     def fetch(path):
         try:
-            with urllib.request.urlopen(base + path, timeout=120) as r:
+            request = urllib.request.Request(base + path, headers=BALANCER)
+            with urllib.request.urlopen(request, timeout=120) as r:
                 r.read()
                 return r.status
         except OSError:  # a timeout or refused connection is an error of the run, not a crash
@@ -187,7 +192,7 @@ def measure_tiles(env: dict) -> dict:
 def run_locust(users: int, seconds: int, token: str, sample_memory: bool = False) -> dict:
     OUT.mkdir(parents=True, exist_ok=True)
     prefix = OUT / f"u{users}-{seconds}s"
-    log_size = (PROD_DIR / "log" / "access.log").stat().st_size
+    log_size = (PROD_DIR / "log" / "nginx" / "access.log").stat().st_size
     before_metrics, rss_before = metrics(), rss_mb()
     lag = LagSampler()
     lag.start()

@@ -23,6 +23,8 @@ TILE_LAYERS = ["okregi-wyborcze", "obwody-glosowania", "placowki-oswiatowe",
 BENCH_LAYER = os.environ.get("BENCH_LAYER", "bench-synthetic-edits")
 EDITOR_TOKEN = os.environ.get("BENCH_EDITOR_TOKEN", "")
 _state = {"districts": [], "indicators": [], "features": []}
+# What the city's balancer adds in front of nginx: the topology runs with HTTPS redirects on.
+BALANCER = {"X-Forwarded-Proto": "https"}
 
 
 def _tile(lon, lat, z):
@@ -43,14 +45,15 @@ def discover(environment, **kwargs):
     import requests
 
     host = environment.host
-    page = requests.get(host + "/districts/", timeout=30).text
+    page = requests.get(host + "/districts/", timeout=30, headers=BALANCER).text
     _state["districts"] = sorted(set(re.findall(r'href="/districts/([a-z0-9-]+)/"', page)))
     # Indicators that have values (some are listed as information gaps, with no period).
     _state["indicators"] = [i["code"] for i in requests.get(host + "/api/indicators/",
-                                                            timeout=30).json() if i["periods"]]
+                                                            timeout=30, headers=BALANCER).json()
+                            if i["periods"]]
     if EDITOR_TOKEN:
         r = requests.get(f"{host}/api/layers/{BENCH_LAYER}/features/?page_size=200", timeout=30,
-                         headers={"Authorization": f"Token {EDITOR_TOKEN}"})
+                         headers={**BALANCER, "Authorization": f"Token {EDITOR_TOKEN}"})
         r.raise_for_status()
         _state["features"] = [f["id"] for f in r.json()["features"]]
 
@@ -58,6 +61,9 @@ def discover(environment, **kwargs):
 class Resident(HttpUser):
     weight = 19
     wait_time = between(1, 3)
+
+    def on_start(self):
+        self.client.headers.update(BALANCER)
 
     @task(6)
     def pan_the_map(self):
@@ -106,6 +112,7 @@ class Editor(HttpUser):
     wait_time = between(3, 8)
 
     def on_start(self):
+        self.client.headers.update(BALANCER)
         self.client.headers["Authorization"] = f"Token {EDITOR_TOKEN}"
 
     @task

@@ -16,8 +16,8 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread"
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 30
-# Longer than nginx keeps idle upstream connections (keepalive_timeout 60s in sdi.conf): a
-# connection nginx reuses must not have been closed by gunicorn meanwhile (a reset).
+# Longer than a proxy in front may keep idle connections (nginx's upstream keepalive is 60 s when
+# one is configured): a connection it reuses must not have been closed by gunicorn meanwhile.
 keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 # Off by default so that memory growth shows in the load test instead of being hidden by
 # recycling; set e.g. WEB_MAX_REQUESTS=5000 as a safety net if a leak ever appears.

@@ -16,8 +16,8 @@ export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-${TMPDIR:-/tmp}/sdi
 rm -rf "$PROMETHEUS_MULTIPROC_DIR"
 mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 # --http1-header-read-timeout also closes idle keep-alive connections (granian's maximum, 60 s):
-# longer than nginx keeps them (keepalive_timeout 50s for sdi_tiles in sdi.conf), else nginx may
-# reuse a connection the server has just closed.
+# a proxy that keeps connections alive must let them go sooner (50 s), else it may reuse a
+# connection the server has just closed.
 # An idle thread is ended after --blocking-threads-idle-timeout, and its database connection
 # (and prepared tile statements) with it: the maximum (10 min) keeps them through quiet spells.
 exec "${PYTHON:-python}" -m granian --interface wsgi --no-ws \

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks: system packages (PostgreSQL 15 + PostGIS 3,
-# GDAL tools, Chromium for browser tests, Redis) and a Python 3.12 virtualenv with the pinned
-# requirements. Idempotent: a second run only checks and returns.
+# GDAL tools, Chromium for browser tests, Redis, nginx; acl for the local production topology,
+# scripts/prod-local.sh) and a Python 3.12 virtualenv with the pinned development requirements
+# (requirements-dev.txt: the runtime pins of requirements.txt plus tests and tools).
+# Idempotent: a second run only checks and returns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql-15-postgis-3 gdal-bin chromium redis-server gettext nginx)
+APT_PACKAGES=(postgresql-15-postgis-3 gdal-bin chromium redis-server gettext nginx acl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -32,10 +34,11 @@ if [ ! -x .venv/bin/python ]; then
   "$(find_python)" -m venv .venv
   .venv/bin/pip install -q --upgrade pip
 fi
-# Reinstall only when the pins change.
+# Reinstall only when the pins change: the stamp covers both files (the dev file includes the
+# runtime one).
 stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/pip install -q -r requirements.txt
+  .venv/bin/pip install -q -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi

@@ -4,14 +4,21 @@
 a node must not take traffic. The cache and the replica are reported but do not fail it: the
 site works without either (the cache fails open, reads fall back to the primary), and taking
 every web node out of the balancer because Redis is down would turn a slowdown into an outage.
+
+ProbeMiddleware answers the probes (and /metrics) whatever the Host header and scheme: Docker's
+healthcheck calls the container as 127.0.0.1:8000 and Prometheus as web:8000, over plain HTTP,
+which ALLOWED_HOSTS and the HTTPS redirect would turn into 400s and 301s (and nginx, waiting for
+a healthy web, would never start). These answers build no URL from the host name, so host
+validation protects nothing there.
 """
 
 from django.core.cache import cache
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
+from django.urls import resolve
 
-from sdi import routers
+from sdi import metrics, routers
 
 
 def healthz(request):
@@ -55,3 +62,21 @@ def readyz(request):
     degraded = any(v != "ok" and not v.startswith("ok ") for v in checks.values())
     status = "unavailable" if not ready else "degraded" if degraded else "ok"
     return JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)
+
+
+PROBES = {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics.metrics_view}
+
+
+class ProbeMiddleware:
+    """Right after the request log: the probes skip host validation, the HTTPS redirect and
+    everything after them (sessions, CSRF, language), and are still logged and measured."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        view = PROBES.get(request.path_info)
+        if view is None or request.method not in ("GET", "HEAD"):
+            return self.get_response(request)
+        request.resolver_match = resolve(request.path_info)  # the metrics' endpoint label
+        return view(request)

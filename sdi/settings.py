@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Request id, JSON request log and latency metrics: outermost, to see every response.
     "sdi.observability.RequestObservabilityMiddleware",
+    # /healthz, /readyz, /metrics for probes and scrapers, whatever the Host (sdi/health.py).
+    "sdi.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every response (policy below).
     "csp.middleware.CSPMiddleware",
@@ -126,6 +128,9 @@ if os.environ.get("DATABASE_REPLICA_URL"):
 for _db in DATABASES.values():
     # A database host that vanishes must fail a request in seconds, not hang a worker.
     _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+    # The password on its own (docker-compose.yml), so that no character of it needs URL encoding.
+    if os.environ.get("DATABASE_PASSWORD"):
+        _db["PASSWORD"] = os.environ["DATABASE_PASSWORD"]
 DATABASE_ROUTERS = ["sdi.routers.PrimaryReplicaRouter"]
 DATABASE_STICKY_SECONDS = int(os.environ.get("DATABASE_STICKY_SECONDS", "10"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -164,6 +169,8 @@ STORAGES = {
 }
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+# Where `manage.py backup` writes its archives (the `backups` volume in docker-compose.yml).
+BACKUP_DIR = Path(os.environ.get("BACKUP_DIR", BASE_DIR / "var" / "backups"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -282,7 +289,8 @@ SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
-# Trusted proxies in front (nginx: 1): client address and scheme come from their headers.
+# Trusted proxies in front that add to X-Forwarded-For (nginx alone: 1; the city's balancer and
+# nginx, as in docker-compose.yml: 2): client address and scheme come from their headers.
 SDI_NUM_PROXIES = int(os.environ.get("DJANGO_NUM_PROXIES", "0"))
 if SDI_NUM_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -118,6 +118,18 @@ def test_backup_wipe_restore_gives_back_every_table_and_the_media(tmp_path, scra
         _wipe(name)
 
 
+def test_backup_without_output_lands_in_backup_dir(tmp_path):
+    """BACKUP_DIR (the compose file's backups volume) is where `manage.py backup` writes: an
+    archive anywhere else would vanish with the `--rm` container."""
+    folder = tmp_path / "backups"
+    result = _manage({"BACKUP_DIR": str(folder), "MEDIA_ROOT": str(tmp_path / "media")},
+                     "backup")
+    assert result.returncode == 0, result.stderr
+    (archive,) = folder.glob("sdi-*.tar")
+    assert f"backup {archive}:" in result.stdout
+    assert ops_backup.read_manifest(archive)["tables"]["layers_feature"]["rows"] > 500
+
+
 def test_restore_refuses_a_database_that_is_not_empty_and_changes_nothing(tmp_path,
                                                                           scratch_db, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -331,7 +343,7 @@ def _manage(env: dict, *args) -> subprocess.CompletedProcess:
 PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_ALLOWED_HOSTS": "sdi.kielce.eu",
     "DJANGO_SECURE_COOKIES": "true", "DJANGO_SSL_REDIRECT": "true",
-    "DJANGO_HSTS_SECONDS": "31536000", "DJANGO_HSTS_PRELOAD": "true", "DJANGO_NUM_PROXIES": "1",
+    "DJANGO_HSTS_SECONDS": "31536000", "DJANGO_HSTS_PRELOAD": "true", "DJANGO_NUM_PROXIES": "2",
 }
 
 
@@ -418,6 +430,34 @@ def test_behind_nginx_the_client_address_comes_from_the_proxy_header():
     request = RequestFactory().get("/", REMOTE_ADDR="127.0.0.1",
                                    HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
     assert client_ip(request) == "203.0.113.9"  # what nginx saw; the client's own claim ignored
+
+
+@override_settings(SDI_NUM_PROXIES=2)
+def test_behind_the_balancer_and_nginx_the_client_is_the_balancers_client():
+    """docker-compose.yml's default: the balancer appends the visitor, nginx the balancer."""
+    from sdi.security import client_ip
+
+    request = RequestFactory().get("/", REMOTE_ADDR="172.18.0.5",
+                                   HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9, 10.0.0.2")
+    assert client_ip(request) == "203.0.113.9"
+    # Straight at nginx (no balancer): too few hops to trust, the peer's address counts.
+    alone = RequestFactory().get("/", REMOTE_ADDR="172.18.0.5", HTTP_X_FORWARDED_FOR="10.0.0.2")
+    assert client_ip(alone) == "172.18.0.5"
+
+
+@override_settings(ALLOWED_HOSTS=["mapa.kielce.eu"], SECURE_SSL_REDIRECT=True)
+def test_probes_answer_whatever_the_host_and_scheme_and_nothing_else_does(client):
+    """Docker's healthcheck asks 127.0.0.1:8000, Prometheus web:8000, both over plain HTTP."""
+    for host in ("127.0.0.1:8000", "web:8000", "tiles:8001"):
+        assert client.get("/healthz", HTTP_HOST=host).json() == {"status": "ok"}
+        assert client.get("/readyz", HTTP_HOST=host).status_code == 200
+        assert client.get("/metrics", HTTP_HOST=host).status_code == 200
+    # Every other address keeps production's rules: the site's host only, HTTPS only.
+    assert client.get("/", HTTP_HOST="127.0.0.1:8000").status_code == 400
+    assert client.post("/healthz", HTTP_HOST="127.0.0.1:8000").status_code == 400
+    response = client.get("/data/", HTTP_HOST="mapa.kielce.eu")
+    assert response.status_code == 301 and response["Location"] == "https://mapa.kielce.eu/data/"
+    assert client.get("/healthz", HTTP_HOST="mapa.kielce.eu").status_code == 200  # no redirect
 
 
 # --- a full disk ---------------------------------------------------------------------------------

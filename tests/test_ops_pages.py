@@ -252,8 +252,8 @@ def test_nginx_template_renders_as_the_nginx_image_does_and_passes_nginx_t(tmp_p
     """The image substitutes every variable its environment defines (all upper case); nginx's
     own variables are lower case, so only the documented ones may be upper case."""
     text = TEMPLATE.read_text()
-    documented = {"SDI_UPSTREAM", "SDI_TILES_UPSTREAM", "NGINX_LISTEN", "STATIC_ROOT",
-                  "NGINX_CACHE_DIR", "NGINX_LOG_DIR"}
+    documented = {"SDI_UPSTREAM", "SDI_TILES_UPSTREAM", "NGINX_LISTEN", "NGINX_RESOLVER",
+                  "STATIC_ROOT", "NGINX_CACHE_DIR", "NGINX_LOG_DIR"}
     code = re.sub(r"#[^\n]*", "", text)  # the header comment explains ${VARIABLES}
     assert set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", code)) == documented
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -268,9 +268,12 @@ def test_nginx_template_renders_as_the_nginx_image_does_and_passes_nginx_t(tmp_p
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
         f"http {{\n include /etc/nginx/mime.types;\n include {tmp_path}/sdi.conf;\n}}\n")
-    # The upstreams' host names (web, tiles) only resolve inside compose.
-    (tmp_path / "sdi.conf").write_text(rendered.replace("server web:8000", "server 127.0.0.1:1")
-                                       .replace("server tiles:8001", "server 127.0.0.1:2"))
+    # The upstreams' names (web, tiles) are looked up when requests come, through the resolver:
+    # the configuration holds them as they are.
+    assert "set $sdi_web web:8000;" in rendered and "resolver 127.0.0.11 " in rendered
+    # An upstream{} block would keep the first address it found.
+    assert not re.search(r"^\s*upstream\s+\w+\s*\{", rendered, re.M)
+    (tmp_path / "sdi.conf").write_text(rendered)
     done = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

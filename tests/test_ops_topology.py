@@ -1,11 +1,14 @@
-"""The local production topology (scripts/prod-local.sh) and failure drills run on it.
+"""The production topology of docker-compose.yml, run on this machine (scripts/prod-local.sh,
+ops/compose_local.py), and failure drills on it.
 
-One session starts nginx → gunicorn (3 workers, DEBUG off; /tiles/ → the tile service,
-granian) → PostgreSQL primary + streaming replica, and Redis, on free ports picked at start
-(never 5433/8000), in var/prod-test-<pid>; the tests break parts of it on purpose and check
-that the service degrades and recovers as promised; the fixture stops everything and removes
-the folder at the end. Marker `topology` (make test runs it; deselect with
-`-m "not topology"` for a quick run).
+One session runs the compose file's services as it says: nginx → gunicorn (DEBUG off; /tiles/ →
+the tile service, granian) → PostgreSQL primary + streaming replica, and Redis, with production
+settings (allowed hosts, HTTPS redirects, secure cookies, two proxies in front), the services'
+own users and fresh volumes, on free ports picked at start (never 5433/8000), in
+var/prod-test-<pid>. Requests come as through the city's balancer (BALANCER). The tests check
+what a city deploys, break parts of it on purpose and check that the service degrades and
+recovers as promised; the fixture stops everything and removes the folder at the end. Marker
+`topology` (make test runs it; deselect with `-m "not topology"` for a quick run).
 """
 
 import http.cookiejar
@@ -13,6 +16,7 @@ import itertools
 import json
 import os
 import re
+import secrets
 import socket
 import subprocess
 import threading
@@ -26,6 +30,8 @@ from pathlib import Path
 import mapbox_vector_tile
 import psycopg2
 import pytest
+
+from ops import compose_local
 
 ROOT = Path(__file__).resolve().parent.parent
 # One per test session: other sessions (other developers, the same checkout) may run this at the
@@ -49,6 +55,14 @@ PORTS = dict(zip(("PROD_HTTP_PORT", "PROD_WEB_PORT", "PROD_TILES_PORT", "PROD_PG
                   "PROD_REPLICA_PORT", "PROD_REDIS_PORT", "PITR_PORT"), _free_ports(7),
                  strict=True))
 PGBIN = "/usr/lib/postgresql/15/bin"
+# The site's host name (DJANGO_ALLOWED_HOSTS) and what the balancer in front of nginx adds: TLS
+# ends there, so it says the client used HTTPS.
+HOST = "kielce.sdi.test"
+BALANCER = {"Host": HOST, "X-Forwarded-Proto": "https"}
+# Where the compose file's volumes and the images' folders are on this host.
+PGDATA = {"pg-primary": PROD_DIR / "volumes" / "pgdata",
+          "pg-replica": PROD_DIR / "volumes" / "replica-data" / "pgdata"}
+SOCKETS = PROD_DIR / "pgrun"
 # Kielce centre at zoom 12..14: tiles that hold districts (found from the data, see below).
 KIELCE = (20.6286, 50.8536)
 
@@ -78,27 +92,43 @@ class Topology:
 
     @property
     def app_env(self) -> dict:
-        out = self.script("env").stdout
+        """The environment of `migrate` (the application with the compose file's settings), to
+        run manage.py against the stack as `docker compose run --rm migrate ...` would."""
+        out = self.script("env", "migrate").stdout
         return dict(os.environ, **dict(line.split("=", 1) for line in out.splitlines() if line))
 
     def pg(self, port_name: str, dbname: str = "sdi"):
-        return psycopg2.connect(host=str(PROD_DIR / "pgrun"), port=PORTS[port_name],
-                                user="postgres", dbname=dbname)
+        # The image's superuser is POSTGRES_USER (sdi); the socket trusts local connections.
+        return psycopg2.connect(host=str(SOCKETS), port=PORTS[port_name], user="sdi",
+                                dbname=dbname)
 
     def pg_ctl(self, cluster: str, action: str, *args):
-        # -l: a (re)started server must not write to our pipe (it would keep it open forever).
-        cmd = [f"{PGBIN}/pg_ctl", "-D", str(PROD_DIR / cluster), action, *args,
-               "-l", str(PROD_DIR / "log" / f"{cluster}.log")]
+        # -l: a (re)started server must not write to our pipe (it would keep it open forever);
+        # the server's user must be able to write it.
+        log = PROD_DIR / "log" / f"{cluster}-pg_ctl.log"
+        log.touch()
+        cmd = [f"{PGBIN}/pg_ctl", "-D", str(PGDATA[cluster]), action, *args, "-l", str(log)]
         if os.geteuid() == 0:
+            subprocess.run(["chown", "postgres", str(log)], check=True)
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=120)
 
 
-def get(url: str, headers: dict | None = None, timeout: float = 30):
-    request = urllib.request.Request(url, headers=headers or {})
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is an answer to look at (the site's host does not resolve)
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def get(url: str, headers: dict | None = None, timeout: float = 30, balancer: bool = True):
+    """A request as the balancer passes it on (unless balancer=False: straight from inside)."""
+    request = urllib.request.Request(url, headers={**(BALANCER if balancer else {}),
+                                                   **(headers or {})})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as r:
+        with _opener.open(request, timeout=timeout) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -115,9 +145,15 @@ def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 @pytest.fixture(scope="session")
 def topology():
+    # The operator's settings for this copy (the secrets come from the .env the runner makes);
+    # smaller than the compose defaults, for a shared 2-core machine.
     env = dict(os.environ, PROD_DIR=str(PROD_DIR), BASEMAP_URL="", WEB_WORKERS="3",
+               TILES_WORKERS="3", PG_SHARED_BUFFERS="256MB", REDIS_MAXMEMORY="256mb",
+               DJANGO_ALLOWED_HOSTS=HOST,
                **{k: str(v) for k, v in PORTS.items() if k.startswith("PROD_")})
-    env.pop("DATABASE_URL", None)
+    for name in ("DATABASE_URL", "DJANGO_SSL_REDIRECT", "DJANGO_SECURE_COOKIES",
+                 "DJANGO_NUM_PROXIES", "HTTP_PORT"):
+        env.pop(name, None)  # the compose file's defaults, as production has them
     top = Topology(nginx=f"http://127.0.0.1:{PORTS['PROD_HTTP_PORT']}",
                    web=f"http://127.0.0.1:{PORTS['PROD_WEB_PORT']}",
                    tiles=f"http://127.0.0.1:{PORTS['PROD_TILES_PORT']}", env=env)
@@ -167,10 +203,10 @@ def test_topology_serves_through_nginx_with_tile_cache_etags_and_metrics(topolog
     rid = h["X-Request-ID"]
     assert status == 200 and len(rid) == 32
     time.sleep(0.5)
-    access = (PROD_DIR / "log" / "access.log").read_text().splitlines()
+    access = (PROD_DIR / "log" / "nginx" / "access.log").read_text().splitlines()
     assert any(json.loads(line)["request_id"] == rid for line in access[-50:])
     app_lines = [json.loads(line) for line in
-                 (PROD_DIR / "log" / "gunicorn.log").read_text().splitlines()
+                 (PROD_DIR / "log" / "web.log").read_text().splitlines()
                  if line.startswith("{")]
     mine = [r for r in app_lines if r.get("request_id") == rid]
     assert mine and mine[-1]["path"] == "/api/indicators/" and mine[-1]["status"] == 200
@@ -190,6 +226,105 @@ def test_topology_serves_through_nginx_with_tile_cache_etags_and_metrics(topolog
     assert 'sdi_tile_cache_total{result="miss"}' in text
     assert "sdi_tile_generation_seconds_count" in text
     assert 'sdi_http_request_duration_seconds_count{endpoint="/tiles/' in text
+
+
+def _owner(path: Path) -> str:
+    import pwd
+
+    return pwd.getpwuid(path.stat().st_uid).pw_name
+
+
+def _process_user(pid: int) -> str:
+    import pwd
+
+    uid = int(Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0])
+    return pwd.getpwuid(uid).pw_name
+
+
+def test_the_topology_is_the_compose_file_with_production_settings(topology):
+    """What `docker compose up` makes of docker-compose.yml: each service running as its
+    image's user, healthy by its own healthcheck, the volumes handed to the users that write
+    them, and the site answering only as production does."""
+    project = compose_local.Project(PROD_DIR, topology.env)
+    running = [n for n in project.active() if not project.services[n].one_shot]
+    assert set(running) == {"db", "replica", "redis", "web", "tiles", "nginx"}
+    users = {}
+    for name in running:
+        service = project.services[name]
+        assert service.pid() is not None and service.check_health(), name
+        users[name] = _process_user(service.pid())
+    assert users == {"db": "postgres", "replica": "postgres", "redis": "redis", "web": "sdi",
+                     "tiles": "sdi", "nginx": "root"}  # nginx's master; its workers below
+    workers = subprocess.run(["ps", "-o", "user=", "--ppid", str(project.services["nginx"].pid())],
+                             capture_output=True, text=True).stdout.split()
+    assert workers and "root" not in workers
+    # The healthchecks run as written: over the container's own address, no site host name.
+    assert project.services["web"].healthcheck()["argv"][-1] == \
+        f"http://127.0.0.1:{PORTS['PROD_WEB_PORT']}/healthz"
+    assert "pg_isready -h 127.0.0.1" in project.services["db"].healthcheck()["argv"][-1]
+    # Docker makes named volumes root-owned; the entrypoints hand over what their users write.
+    volumes = PROD_DIR / "volumes"
+    assert {v: _owner(volumes / v) for v in ("static", "media", "wal-archive", "nginx-cache")} \
+        == {"static": "sdi", "media": "sdi", "wal-archive": "postgres", "nginx-cache": "root"}
+    assert (volumes / "static" / "admin" / "css" / "base.css").exists()  # migrate collected
+
+    # Prometheus scrapes web:8000 over plain HTTP: no 400 for the host, no redirect.
+    status, _, body = get(topology.web + "/metrics", {"Host": "web:8000"}, balancer=False)
+    assert status == 200 and b"sdi_http_requests_total" in body
+    # The site itself: its host name only, HTTPS only, secure cookies, HSTS.
+    assert get(topology.nginx + "/", balancer=False)[0] == 400
+    status, h, _ = get(topology.nginx + "/data/", {"Host": HOST}, balancer=False)
+    assert status == 301 and h["Location"] == f"https://{HOST}/data/"
+    status, h, _ = get(topology.nginx + "/reports/new/")
+    assert status == 200 and "; Secure" in h["Set-Cookie"]
+    assert h["Strict-Transport-Security"].startswith("max-age=31536000")
+    # nginx's only server is ours: Host: localhost reaches Django (not allowed: 400), not the
+    # image's "Welcome to nginx" page.
+    status, h, body = get(topology.nginx + "/", {"Host": "localhost"})
+    assert status == 400 and b"nginx" not in body.lower() and "X-Request-ID" in h
+
+
+def test_the_backup_service_writes_into_the_backups_volume(topology):
+    """`docker compose run --rm backup`: the archive lands in BACKUP_DIR, the backups volume,
+    written by sdi into a volume Docker created root-owned."""
+    from ops import backup as ops_backup
+
+    backups = PROD_DIR / "volumes" / "backups"
+    before = set(backups.glob("sdi-*.tar")) if backups.exists() else set()
+    done = topology.script("run", "backup")
+    assert "backup /backups/" not in done.stdout  # the host's path: BACKUP_DIR was mapped
+    (archive,) = set(backups.glob("sdi-*.tar")) - before
+    assert f"backup {archive}:" in done.stdout
+    assert _owner(backups) == "sdi" and _owner(archive) == "sdi"
+    manifest = ops_backup.read_manifest(archive)
+    assert manifest["tables"]["layers_feature"]["rows"] > 500
+
+
+def test_the_login_limiter_tells_visitors_apart_behind_the_balancer_and_nginx(topology):
+    """DJANGO_NUM_PROXIES=2 (the compose default): the balancer appends the visitor's address to
+    X-Forwarded-For and nginx the balancer's. Counting one proxy, every visitor would be the
+    balancer, and one guesser would lock everybody out."""
+    token = secrets.token_hex(16)  # a CSRF secret of our own: cookie and form agree
+
+    def attempt(visitor: str) -> tuple[int, dict]:
+        form = urllib.parse.urlencode({"username": f"nobody-{token[:8]}", "password": "guess",
+                                       "csrfmiddlewaretoken": token}).encode()
+        request = urllib.request.Request(
+            topology.nginx + "/admin/login/", form, headers={
+                **BALANCER, "Origin": f"https://{HOST}", "Cookie": f"csrftoken={token}",
+                "X-Forwarded-For": visitor})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers
+
+    guesser, neighbour = f"203.0.113.{secrets.randbelow(200) + 1}", "198.51.100.77"
+    for _ in range(5):
+        assert attempt(guesser)[0] == 200  # the form again, with its error
+    status, headers = attempt(guesser)
+    assert status == 429 and int(headers["Retry-After"]) > 0  # Django's lockout, not nginx's
+    assert attempt(neighbour)[0] == 200
 
 
 def _page(topology, path: str, cookie: str = ""):
@@ -231,11 +366,22 @@ def test_anonymous_pages_are_served_from_the_nginx_micro_cache(topology):
 
 
 def _log_in(topology, username: str, password: str) -> dict[str, str]:
-    """An editor logging in through nginx with the admin's form; the browser's cookies."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    """An editor logging in through nginx with the admin's form; the browser's cookies. The
+    browser speaks HTTPS to the balancer, so it keeps and sends the Secure cookies (the jar is
+    told http is secure here) and says where the form came from (Origin)."""
+    jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(
+        secure_protocols=("https", "wss", "http")))
+
+    class Balancer(urllib.request.BaseHandler):
+        def http_request(self, request):  # every request, the redirected ones too
+            for name, value in {**BALANCER, "Origin": f"https://{HOST}"}.items():
+                request.add_unredirected_header(name, value)
+            return request
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), Balancer)
     with opener.open(topology.nginx + "/admin/login/", timeout=30) as r:
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', r.read().decode())[1]
+    assert all(c.secure for c in jar)
     form = urllib.parse.urlencode({"username": username, "password": password,
                                    "csrfmiddlewaretoken": token, "next": "/admin/"}).encode()
     with opener.open(topology.nginx + "/admin/login/", form, timeout=30) as r:
@@ -518,8 +664,8 @@ def test_point_in_time_recovery_from_the_wal_archive(topology):
         with conn.cursor() as cur:
             cur.execute("DROP TABLE IF EXISTS pitr_drill")
             cur.execute("CREATE TABLE pitr_drill (step text)")
-        subprocess.run([*as_pg, f"{PGBIN}/pg_basebackup", "-h", str(PROD_DIR / "pgrun"),
-                        "-p", str(PORTS["PROD_PG_PORT"]), "-U", "postgres", "-D", str(drill),
+        subprocess.run([*as_pg, f"{PGBIN}/pg_basebackup", "-h", str(SOCKETS),
+                        "-p", str(PORTS["PROD_PG_PORT"]), "-U", "sdi", "-D", str(drill),
                         "-X", "stream", "-c", "fast"], check=True, capture_output=True,
                        timeout=300)
         with conn.cursor() as cur:
@@ -533,14 +679,16 @@ def test_point_in_time_recovery_from_the_wal_archive(topology):
             segment = cur.fetchone()[0]
             cur.execute("SELECT pg_switch_wal()")
             deadline = time.monotonic() + 60
-            while not (PROD_DIR / "wal-archive" / segment).exists():
+            while not (PROD_DIR / "volumes" / "wal-archive" / segment).exists():
                 assert time.monotonic() < deadline, "WAL segment never archived"
                 time.sleep(0.2)
         # Recovery settings win over the copied postgresql.conf; the copy must not archive
-        # into the live archive, nor be mistaken for the primary.
-        recovery = (f"restore_command = 'cp {PROD_DIR / 'wal-archive'}/%f %p'\n"
+        # into the live archive, nor be mistaken for the primary. The primary's own settings
+        # are on its command line (docker-compose.yml): recovery needs max_connections as high.
+        recovery = (f"restore_command = 'cp {PROD_DIR / 'volumes' / 'wal-archive'}/%f %p'\n"
                     f"recovery_target_time = '{target.isoformat()}'\n"
-                    "recovery_target_action = 'promote'\narchive_mode = off\n")
+                    "recovery_target_action = 'promote'\narchive_mode = off\n"
+                    "max_connections = 200\n")
         subprocess.run([*as_pg, "sh", "-c", f"cat >> {drill}/postgresql.auto.conf && "
                         f"touch {drill}/recovery.signal"], input=recovery, text=True,
                        check=True)
@@ -551,8 +699,8 @@ def test_point_in_time_recovery_from_the_wal_archive(topology):
         try:
             deadline = time.monotonic() + 60
             while True:
-                copy = psycopg2.connect(host=str(PROD_DIR / "pgrun"), port=port,
-                                        user="postgres", dbname="sdi")
+                copy = psycopg2.connect(host=str(SOCKETS), port=port, user="sdi",
+                                        dbname="sdi")
                 with copy.cursor() as cur:
                     cur.execute("SELECT pg_is_in_recovery()")
                     promoted = not cur.fetchone()[0]

@@ -37,7 +37,8 @@ def test_docker_compose_config_parses_when_the_client_has_compose():
         pytest.skip("docker compose plugin not installed on this machine")
     result = subprocess.run(
         [docker, "compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True,
-        env={"POSTGRES_PASSWORD": "x", "DJANGO_SECRET_KEY": "x", "PATH": "/usr/bin:/bin"})
+        env={"POSTGRES_PASSWORD": "x", "REPLICATION_PASSWORD": "y", "DJANGO_SECRET_KEY": "x",
+             "DJANGO_ALLOWED_HOSTS": "mapa.kielce.eu", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
 
 

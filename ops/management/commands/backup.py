@@ -15,13 +15,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--output", "-o", help="archive to write (default: "
-                            "var/backups/sdi-<timestamp>.tar, or BACKUP_DIR)")
+                            "BACKUP_DIR/sdi-<timestamp>.tar; BACKUP_DIR defaults to var/backups)")
         parser.add_argument("--database", default="default", help="Django database alias")
 
     def handle(self, *args, **options):
         output = options["output"]
         if not output:
-            folder = Path(getattr(settings, "BACKUP_DIR", settings.BASE_DIR / "var" / "backups"))
+            folder = Path(settings.BACKUP_DIR)
             output = folder / f"sdi-{datetime.now():%Y%m%dT%H%M%S}.tar"
         target = Target.from_settings(connections[options["database"]].settings_dict)
         try:
