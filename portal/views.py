@@ -128,7 +128,7 @@ def map_page(request):
         "strings": _map_strings(),
     }
     return render(request, "portal/map.html", {
-        "config": config, "city": city["name"], "notices": notices, "nav": "map",
+        "config": config, "city": city["name"], "notices": notices,
         "overlays": config["overlays"]})
 
 
@@ -228,7 +228,7 @@ def districts(request):
                "description": localized(la, "description"),
                "areas": [(a.slug, a.name(lang()), a.detail) for a in all_areas.get(la.slug, [])]}
               for la in area_lib.areas_layers()]
-    return render(request, "portal/districts.html", {"groups": groups, "nav": "districts",
+    return render(request, "portal/districts.html", {"groups": groups,
                                                      "city": _city()["name"]})
 
 
@@ -238,7 +238,7 @@ def _unknown_area(request, slug: str):
                "areas": [(a.slug, a.name(lang()), a.detail) for a in all_areas.get(la.slug, [])]}
               for la in area_lib.areas_layers()]
     return render(request, "portal/unknown_area.html",
-                  {"slug": slug, "groups": groups, "nav": "districts", "city": _city()["name"]},
+                  {"slug": slug, "groups": groups, "city": _city()["name"]},
                   status=404)
 
 
@@ -254,7 +254,7 @@ def district(request, slug):
     return render(request, "portal/district.html", {
         "area": area, "name": area.name(lang()), "layer": layer,
         "layer_title": localized(layer, "title"), "rows": [r for r in rows if r["periods"]],
-        "gaps": [r for r in rows if not r["periods"]], "nav": "districts",
+        "gaps": [r for r in rows if not r["periods"]],
         "outline": json.loads(area_lib.outline(area.id)), "siblings": siblings,
         "chart": [{"code": r["code"], "name": r["name"], "unit": r["unit"],
                    "unit_forms": r["unit_forms"], "decimals": r["decimals"],
@@ -334,7 +334,7 @@ def compare(request):
     names = [a.name(lang()) for a in selected]
     return render(request, "portal/compare.html", {
         "groups": groups, "selected": selected, "names": names, "rows": rows,
-        "notices": notices, "nav": "compare", "city": _city()["name"],
+        "notices": notices, "city": _city()["name"],
         "chart": {"areas": names, "rows": [
             {"code": r["code"], "name": r["name"], "unit": r["unit"],
              "unit_forms": r["unit_forms"], "period": r["period"], "decimals": r["decimals"],
@@ -354,7 +354,7 @@ def data_catalogue(request):
     found = catalogue.search(items, q, theme, keyword, licence)
     return render(request, "portal/catalogue.html", {
         "datasets": found, "total": len(items), "q": q, "theme": theme, "keyword": keyword,
-        "licence": licence, "facets": catalogue.facets(items), "nav": "data",
+        "licence": licence, "facets": catalogue.facets(items),
         "filtered": bool(q or theme or keyword or licence), "city": _city()["name"],
         "formats": catalogue.DOWNLOAD_FORMATS,
     })
@@ -370,7 +370,7 @@ def dataset(request, slug):
     page_url = request.build_absolute_uri(reverse("portal:dataset", args=[slug]))
     la = d.layer
     return render(request, "portal/dataset.html", {
-        "d": d, "la": la, "nav": "data", "city": _city()["name"],
+        "d": d, "la": la, "city": _city()["name"],
         "json_ld": catalogue.json_ld(d, page_url, base),
         "downloads": [(label, f"/data/{la.slug}.{ext}") for ext, label in
                       catalogue.DOWNLOAD_FORMATS],
