@@ -111,7 +111,9 @@ def map_page(request):
     all_areas = area_lib.all_areas()
     config = {
         "indicators": [
-            {**queries.indicator_info(i), "periods": periods[i.id],
+            # Stored texts the map does not show (licence, methodology) stay out of the page.
+            {**{k: v for k, v in queries.indicator_info(i).items()
+                if k not in ("licence", "methodology")}, "periods": periods[i.id],
              "areas": [slug for slug in layers
                        if slug in {la.slug for la in i.area_layers.all()}]}
             for i in indicators

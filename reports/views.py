@@ -116,7 +116,8 @@ def _categories_config() -> list[dict]:
 @require_http_methods(["GET", "POST"])
 def new(request):
     if request.method != "POST":
-        return _form_page(request, forms.ReportForm(), 200)
+        # ?lat=&lon= (the map's "report a problem here"): the place is chosen already.
+        return _form_page(request, forms.ReportForm(initial=_place_from(request.GET)), 200)
     if conf.body_too_large(request):
         # Refused before Django reads the body: no temporary file, no parsing.
         return render(request, "reports/error.html", {
@@ -152,6 +153,16 @@ def new(request):
         processed_photos=data["processed_photos"], lang=lang())
     request.session["reports_submitted"] = report.pk
     return redirect("reports:thanks")
+
+
+def _place_from(query) -> dict:
+    try:
+        lat, lon = float(query.get("lat", "")), float(query.get("lon", ""))
+    except ValueError:
+        return {}
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return {}
+    return {"lat": round(lat, 6), "lon": round(lon, 6)}
 
 
 def _form_page(request, form, status: int, limited: RateLimited | None = None):
