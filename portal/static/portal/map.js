@@ -602,7 +602,8 @@
     var ul = el("ul", { "class": "results" });
     data.results.forEach(function (r) {
       var li = el("li");
-      var b = el("button", { type: "button", "class": "link result" }, r.name);
+      var b = el("button", { type: "button", "class": "link result", "data-kind": r.kind,
+        "data-layer": r.layer }, r.name);
       b.addEventListener("click", function () { choose(r); });
       li.appendChild(b);
       li.appendChild(el("span", { "class": "muted" }, " · " + (r.kind === "area" && r.detail
