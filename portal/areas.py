@@ -21,7 +21,9 @@ from django.utils.text import slugify
 
 from layers.city import find_city_dir
 from layers.models import Feature, Layer
-from portal.text import fold
+from layers.schema import display_type, field_label
+from portal.text import display_value, fold
+from sdi.language import lang
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,21 @@ def outline(area_id: int, tolerance: float = 0.00005) -> str:
     """The area's geometry as GeoJSON, simplified (about 5 m) for drawing on a page."""
     geom = Feature.objects.only("geom").get(pk=area_id).geom
     return geom.simplify(tolerance, preserve_topology=True).geojson
+
+
+def attributes(area: Area, layer: Layer) -> list[dict]:
+    """The area's own attributes for its profile, under their labels in the visitor's language
+    and shown as their display type says (layers/schema.py); empty ones left out."""
+    props = Feature.objects.values_list("properties", flat=True).get(pk=area.id) or {}
+    shown = []
+    for field in layer.fields:
+        value = props.get(field["name"])
+        if value is None or value == "":
+            continue
+        kind = display_type(field)
+        shown.append({"label": field_label(field, lang()), "name": field["name"],
+                      "display": kind, "value": display_value(value, kind)})
+    return shown
 
 
 def inside_point(area_id: int) -> list[float]:

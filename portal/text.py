@@ -1,6 +1,7 @@
 """Text helpers for the pages: diacritic folding for search, and labels for values that come
 from the data (units, themes, update frequencies) in the visitor's language."""
 
+import datetime
 import re
 import unicodedata
 
@@ -195,6 +196,22 @@ DISPLAY_KINDS = {
     "phone": gettext_noop("phone number"), "date": gettext_noop("date"),
     "boolean": gettext_noop("yes / no"),
 }
+
+
+def display_value(value, display: str) -> str:
+    """A value as its field's display type says: numbers in the page's format ("23 716"),
+    identifiers and text as written ("84231"), dates and yes/no in the page's language."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if display == "number" and isinstance(value, int | float):
+        return formats.number_format(value, force_grouping=abs(value) >= 10000)
+    if display == "date":
+        try:
+            return formats.date_format(datetime.date.fromisoformat(str(value)[:10]),
+                                       "DATE_FORMAT")
+        except ValueError:
+            return str(value)
+    return str(value)
 
 
 def display_kind(display: str) -> str:

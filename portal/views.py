@@ -295,6 +295,7 @@ def district(request, slug):
     siblings = [(a.slug, a.name(lang())) for a in area_lib.all_areas()[layer.slug]]
     return render(request, "portal/district.html", {
         "area": area, "name": area.name(lang()), "layer": layer,
+        "attributes": area_lib.attributes(area, layer),
         "layer_title": localized(layer, "title"), "rows": [r for r in rows if r["periods"]],
         "gaps": [r for r in rows if not r["periods"]],
         "outline": json.loads(area_lib.outline(area.id)), "siblings": siblings,

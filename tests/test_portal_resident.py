@@ -366,3 +366,16 @@ def test_dataset_pages_say_the_data_are_old_and_never_updated():
     assert "not updated (a one-off copy)" in english
     assert "the data are more than a year old (as of March 14, 2022)" in english
     assert "stan rejestru z marca 2022" in polish.lower()
+
+
+def test_an_area_profile_lists_its_own_attributes_under_their_labels():
+    precinct = Feature.objects.get(layer__slug="obwody-glosowania", properties__OBWOD=12)
+    html = Client().get("/districts/obwod-12/").content.decode()
+    box = re.search(r'<details class="area-attributes">.*?</details>', html, re.S).group(0)
+    shown = dict(re.findall(r'<dt title="[^"]+">([^<]+)</dt><dd>([^<]*)</dd>', box))
+    assert shown["Numer obwodu"] == "12"
+    assert shown["Siedziba komisji"] == precinct.properties["NAZWA"]
+    assert shown["Rodzaj obwodu"] == precinct.properties["RODZAJ"]
+    assert not {"OBWOD", "NAZWA", "RODZAJ"} & set(shown)
+    english = en().get("/districts/obwod-12/").content.decode()
+    assert "<dt title=\"OBWOD\">Precinct number</dt><dd>12</dd>" in english

@@ -317,6 +317,7 @@
     document.querySelector(".map-wrap").classList.remove("detail-open");
     areaData = null;
     state.area = "";
+    document.body.dataset.area = "";
     if (highlight) { map.removeLayer(highlight); highlight = null; }
     saveState();
     if (lastFocus && lastFocus.focus) { lastFocus.focus({ preventScroll: true }); }
