@@ -259,3 +259,18 @@ def test_the_confirmation_email_carries_the_private_link_to_the_reporter_only(
         services.support(report, "ktos@example.org")
         services.set_status(report, testing.moderator(), Report.Status.IN_PROGRESS, "W toku.")
     assert mailoutbox and all(link not in m.body for m in mailoutbox)
+
+
+def test_the_429_page_says_the_photos_must_be_chosen_again(client, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.REPORTS_RATE_LIMITS = {"ip": (1, 3600), "email": (100, 3600)}
+    category = testing.category(trusted=True)
+    assert client.post("/reports/new/", data(category)).status_code == 302
+    response = client.post("/reports/new/", data(category, title="Druga dziura", photos=[
+        SimpleUploadedFile("b.jpg", testing.jpeg(), content_type="image/jpeg")]))
+    html = response.content.decode()
+    assert response.status_code == 429
+    assert 'id="photos-again"' in html and "wybierz zdjęcia ponownie" in html
+    assert 'value="Druga dziura"' in html
+    assert Report.objects.count() == 1
