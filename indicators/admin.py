@@ -31,7 +31,7 @@ class IndicatorAdmin(admin.ModelAdmin):
                            "unit", "theme", "iso_reference", "eurostat_reference", "polarity",
                            "order")}),
         (_("Method"), {"fields": ("method", "methodology", "area_layers", "city_wide",
-                                  "source", "licence")}),
+                                  "source", "source_en", "licence")}),
         (_("Map"), {"fields": ("decimals", "classes", "classification", "colour_scheme")}),
         (_("Discrepancies"), {"fields": ("tolerance", "tolerance_relative")}),
     )

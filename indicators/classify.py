@@ -82,6 +82,19 @@ def breaks_for(values: list[float], k: int, method: str = "quantiles") -> list[f
     return sorted(set(float(b) for b in bins))
 
 
+def _without_float_noise(breaks: list[float]) -> list[float]:
+    """Breaks that differ by rounding error only (99.99999999999794 and 100.00000000001843 for
+    a share that is 100 % in several areas) made one, the larger kept: otherwise the legend
+    shows a class "over 100 to 100"."""
+    kept: list[float] = []
+    for b in breaks:
+        if kept and abs(b - kept[-1]) <= 1e-9 * max(1.0, abs(b)):
+            kept[-1] = b
+        else:
+            kept.append(b)
+    return kept
+
+
 def class_of(value: float | None, breaks: list[float]) -> int | None:
     if value is None:
         return None
@@ -101,7 +114,7 @@ def legend(indicator: Indicator, areas: Layer, period: str, *, classification: s
     k = max(MIN_CLASSES, min(MAX_CLASSES, k or indicator.classes))
     scheme = scheme or indicator.colour_scheme or SCHEME_BY_POLARITY.get(indicator.polarity,
                                                                          "BuPu")
-    breaks = breaks_for(values, k, method) if values else []
+    breaks = _without_float_noise(breaks_for(values, k, method)) if values else []
     colours = palette(scheme, max(MIN_CLASSES, len(breaks)), indicator.polarity)
     # Fewer classes than colours: spread them over the palette so contrast stays high.
     if len(breaks) < MIN_CLASSES:

@@ -18,8 +18,8 @@ from layers.models import Layer
 
 FIELDS = ("name_pl", "name_en", "description_pl", "description_en", "unit", "theme",
           "iso_reference", "eurostat_reference", "polarity", "methodology", "method", "source",
-          "licence", "decimals", "classes", "classification", "colour_scheme", "tolerance",
-          "tolerance_relative", "city_wide")
+          "source_en", "licence", "decimals", "classes", "classification", "colour_scheme",
+          "tolerance", "tolerance_relative", "city_wide")
 REQUIRED = ("code", "name_pl", "name_en", "theme", "polarity", "method", "source", "licence",
             "area_layers")
 WANTED_FIELDS = ("title_pl", "title_en", "description_pl", "description_en", "owner",

@@ -20,6 +20,7 @@ from layers.models import Layer
 FREQUENCY_DAYS = {
     "continuous": 31, "daily": 1, "weekly": 7, "monthly": 31, "quarterly": 92,
     "semiannual": 183, "annual": 366, "biennial": 731, "irregular": None, "": None,
+    "continual": 31, "as needed": None, "not planned": None, "never": None,
 }
 
 

@@ -56,7 +56,10 @@ class Indicator(models.Model):
         help_text="Also compute one value for the whole city, over the city boundary layer, "
                   "with the same method (so it is weighted, never an average of averages).")
     source = models.CharField(max_length=300, blank=True,
-                              help_text="Where the value comes from, shown next to every value.")
+                              help_text="Where the value comes from, shown next to every value "
+                                        "(in Polish; also the source name its values carry).")
+    source_en = models.CharField(max_length=300, blank=True,
+                                 help_text="The same in English, for the English pages.")
     licence = models.CharField(max_length=300, blank=True,
                                help_text="Licence of the input data the values derive from.")
     decimals = models.PositiveSmallIntegerField(default=2)

@@ -14,11 +14,19 @@ Checks (each counts the features it flags, with up to 10 example ids):
                      features lie more than FAR_FROM_CITY_M from the city (the signature of a
                      wrong CRS or swapped axes); a layer-level check: it flags all features
                      or none
-Score of a check: 100 × (1 − flagged / features); of a layer: the mean of its check scores.
+  freshness          the data's reference date (`data_date`) is more than FRESH_YEARS old:
+                     its score falls by STALE_PENALTY per year beyond that, to 0; a
+                     layer-level check, left out when the layer has no reference date
+Score of a check: 100 × (1 − flagged / features) (freshness: by age); of a layer: the mean of
+its check scores. Old data cannot score 100: a 2022 register is not as good as a current one,
+however clean its geometries.
 A layer without features has no score (None), not a perfect one.
 """
 
+import datetime
+
 from django.db import connection
+from django.utils import timezone
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
@@ -30,6 +38,8 @@ DUPLICATE_M = 1.0
 # Most of a layer further than this from the city betrays a CRS problem.
 FAR_FROM_CITY_M = 20_000
 EXAMPLES = 10
+FRESH_YEARS = 1
+STALE_PENALTY = 25  # points of the freshness check per year beyond FRESH_YEARS
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
@@ -46,7 +56,8 @@ def _check(name: str, rows: list[tuple], total: int, detail: str = "") -> dict:
             "score": round(100 * (1 - len(ids) / total), 1)}
 
 
-def check_layer(layer: Layer, boundary: Layer | None) -> dict:
+def check_layer(layer: Layer, boundary: Layer | None,
+                today: datetime.date | None = None) -> dict:
     total = Feature.objects.filter(layer=layer).count()
     result = {"layer": layer.slug, "title_pl": layer.title_pl, "features": total,
               "synthetic": layer.synthetic, "checks": [], "score": None}
@@ -94,8 +105,21 @@ def check_layer(layer: Layer, boundary: Layer | None) -> dict:
             WHERE a.layer_id = %s GROUP BY a.id""", [DUPLICATE_M, layer.pk]), total,
         f"within {DUPLICATE_M:g} m of another feature (example detail: the other's id)"))
     checks.append(_crs_check(layer, boundary, total))
+    freshness = _freshness_check(layer, total, today or timezone.localdate())
+    if freshness is not None:
+        checks.append(freshness)
     result["score"] = round(sum(c["score"] for c in checks) / len(checks), 1)
     return result
+
+
+def _freshness_check(layer: Layer, total: int, today: datetime.date) -> dict | None:
+    if layer.data_date is None:
+        return None  # nothing says how old the data are: not judged, neither good nor bad
+    years = max(0.0, (today - layer.data_date).days / 365.25)
+    score = max(0.0, min(100.0, 100 - STALE_PENALTY * (years - FRESH_YEARS)))
+    return {"check": "freshness", "flagged": total if score < 100 else 0, "examples": [],
+            "detail": f"data as of {layer.data_date.isoformat()} ({years:.1f} years old)",
+            "score": round(score, 1), "data_date": layer.data_date.isoformat()}
 
 
 def _crs_check(layer: Layer, boundary: Layer | None, total: int) -> dict:

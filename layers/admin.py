@@ -68,7 +68,8 @@ class LayerAdmin(admin.ModelAdmin):
                                                        "schema_allow_drop", "schema_changes")}),
         (gettext_lazy("Catalogue"), {"fields": (
             "publisher", "source", "source_url", "licence", "attribution", "update_frequency",
-            "data_date", "last_updated", "quality_notes", "keywords", "theme", "native_crs",
+            "data_date", "last_updated", "quality_notes", "quality_notes_en", "keywords", "theme",
+            "native_crs",
             "synthetic")}),
         (gettext_lazy("Tiles"), {"fields": ("tile_minzoom", "tile_maxzoom",
                                             "tile_feature_limit")}),

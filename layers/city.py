@@ -18,13 +18,13 @@ from django.utils import timezone
 
 from layers.models import Layer
 from layers.reading import read_sources
-from layers.schema import validate_properties
+from layers.schema import validate_properties, validate_schema
 from layers.writing import WriteError, replace_features
 
 METADATA_FIELDS = (
     "title_pl", "title_en", "description_pl", "description_en", "role", "name_field",
     "geometry_type", "visibility", "publisher", "source_url", "licence", "attribution",
-    "update_frequency", "data_date", "quality_notes", "keywords", "theme",
+    "update_frequency", "data_date", "quality_notes", "quality_notes_en", "keywords", "theme",
 )
 
 
@@ -68,7 +68,11 @@ def _merge_fields(reads, overrides: dict) -> list[dict]:
         for f in read.fields:
             fields.setdefault(f["name"], dict(f))
     for name, override in (overrides or {}).items():
-        fields.setdefault(name, {"name": name, "type": "string"}).update(override)
+        if name not in fields and "type" not in (override or {}):
+            # Labels for a field the files do not have: a typo, not a new field.
+            raise WriteError([f"fields: {name!r} is not an attribute of the files (a new "
+                              "field needs its `type`)"])
+        fields.setdefault(name, {"name": name, "type": "string"}).update(override or {})
     return list(fields.values())
 
 
@@ -99,6 +103,9 @@ def load_layer(entry: dict, data_dir: Path, force: bool = False,
     if reads is None:
         reads = read_sources(_source_files(entry, data_dir))
     schema = {"fields": _merge_fields(reads, entry.get("fields"))}
+    problems = validate_schema(schema)
+    if problems:
+        raise WriteError([f"{entry['slug']}: {p}" for p in problems])
     rows, errors, row_sources = [], [], []
     for read in reads:
         for i, (wkb, props) in enumerate(zip(read.wkb, read.properties, strict=True), start=1):
@@ -132,12 +139,16 @@ def load_layer(entry: dict, data_dir: Path, force: bool = False,
         layer.load_report = {"features": report["features"], "repaired": repaired,
                              "loaded_at": timezone.now().isoformat()}
         if repaired:
-            note = (f"{len(repaired)} invalid geometr{'y' if len(repaired) == 1 else 'ies'} "
-                    "repaired on load with ST_MakeValid: "
-                    + "; ".join(f"{r['source']} ({r['reason']})" for r in repaired))
-            notes = [n for n in (entry.get("quality_notes"), note) if n]
-            layer.quality_notes = "\n".join(notes)
-        layer.save(update_fields=["load_report", "quality_notes"])
+            where = "; ".join(f"{r['source']} ({r['reason']})" for r in repaired)
+            note_en = (f"{len(repaired)} invalid geometr{'y' if len(repaired) == 1 else 'ies'} "
+                       f"repaired on load with ST_MakeValid: {where}")
+            note_pl = (f"Nieprawidłowe geometrie naprawione przy wczytaniu (ST_MakeValid): "
+                       f"{len(repaired)} – {where}")
+            layer.quality_notes = "\n".join(
+                n for n in (entry.get("quality_notes"), note_pl) if n)
+            layer.quality_notes_en = "\n".join(
+                n for n in (entry.get("quality_notes_en"), note_en) if n)
+        layer.save(update_fields=["load_report", "quality_notes", "quality_notes_en"])
     return LayerResult(layer.slug, status, report["features"], repaired)
 
 

@@ -70,7 +70,8 @@ class Layer(models.Model):
     data_date = models.DateField(null=True, blank=True,
                                  help_text="Date the data describes (its reference date).")
     last_updated = models.DateTimeField(null=True, blank=True)
-    quality_notes = models.TextField(blank=True)
+    quality_notes = models.TextField(blank=True, help_text="Known limits of the data (Polish).")
+    quality_notes_en = models.TextField(blank=True, help_text="The same in English.")
     keywords = ArrayField(models.CharField(max_length=80), default=list, blank=True)
     theme = models.CharField(max_length=80, blank=True)
     native_crs = models.CharField(max_length=30, blank=True, help_text="e.g. EPSG:2178")

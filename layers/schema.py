@@ -3,12 +3,33 @@
 A schema is `{"fields": [{"name": "OBWOD", "type": "integer", "required": true}, ...]}`.
 Types: string, integer, decimal, boolean, date. Validation returns readable messages naming the
 field, the value and the reason, so every write path can report them as they are.
+
+Optional, for people reading the data (maps, dataset pages): `label_pl` / `label_en`, the
+field's name in each language ("Numer RSPO" for `ref:rspo`), and `display`, how a value is
+shown: text, number (localized, "23 716"), identifier (as written, never grouped: a register
+number or postcode), url (a link), email, phone, date, boolean. Without them a field is shown
+under its name, numbers as numbers; values are validated by `type` alone either way.
 """
 
 import datetime
 from decimal import Decimal, InvalidOperation
 
 FIELD_TYPES = ("string", "integer", "decimal", "boolean", "date")
+DISPLAY_TYPES = ("text", "number", "identifier", "url", "email", "phone", "date", "boolean")
+_DEFAULT_DISPLAY = {"integer": "number", "decimal": "number", "date": "date",
+                    "boolean": "boolean"}
+LABEL_MAX = 200
+
+
+def display_type(field: dict) -> str:
+    """How the field's values are shown: its `display`, else what its type suggests."""
+    return field.get("display") or _DEFAULT_DISPLAY.get(field.get("type"), "text")
+
+
+def field_label(field: dict, lang: str) -> str:
+    """The field's name for people in `lang` ("pl" or "en"): its label in that language,
+    else the Polish one, else the field's name."""
+    return field.get(f"label_{lang}") or field.get("label_pl") or field.get("name", "")
 
 
 def _check_type(ftype: str, value) -> str | None:
@@ -52,6 +73,14 @@ def validate_schema(schema: dict) -> list[str]:
         seen.add(name)
         if field.get("type") not in FIELD_TYPES:
             errors.append(f"field {name!r}: type must be one of {', '.join(FIELD_TYPES)}")
+        for key in ("label_pl", "label_en"):
+            label = field.get(key)
+            if label is not None and (not isinstance(label, str) or len(label) > LABEL_MAX):
+                errors.append(f"field {name!r}: {key} must be a text of at most {LABEL_MAX} "
+                              "characters")
+        display = field.get("display")
+        if display is not None and display not in DISPLAY_TYPES:
+            errors.append(f"field {name!r}: display must be one of {', '.join(DISPLAY_TYPES)}")
     return errors
 
 

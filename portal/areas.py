@@ -15,11 +15,15 @@ from functools import lru_cache
 import yaml
 from django.conf import settings
 from django.contrib.gis.geos import Point
+from django.db import connection
+from django.db.models import Count
 from django.utils.text import slugify
 
 from layers.city import find_city_dir
 from layers.models import Feature, Layer
-from portal.text import fold
+from layers.schema import display_type, field_label
+from portal.text import display_value, fold
+from sdi.language import lang
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,16 @@ def _slug(text: str) -> str:
 def areas_layers() -> list[Layer]:
     return list(Layer.objects.filter(role=Layer.Role.AREAS, visibility=Layer.Visibility.PUBLIC)
                 .order_by("id"))
+
+
+def default_first(layer_slugs: list[str]) -> list[str]:
+    """Areas layers in the order the map offers them: the city's choice first
+    (portal.yaml `map: default_areas`), then the coarsest (fewest areas: the council districts
+    before the 94 precincts), so that a first visit shows areas residents know."""
+    wanted = (_portal_config(city_name()).get("map") or {}).get("default_areas")
+    counts = {row["layer__slug"]: row["n"] for row in Feature.objects.filter(
+        layer__slug__in=layer_slugs).values("layer__slug").annotate(n=Count("id"))}
+    return sorted(layer_slugs, key=lambda s: (s != wanted, counts.get(s, 0), s))
 
 
 def areas_of(layer: Layer) -> list[Area]:
@@ -134,3 +148,27 @@ def outline(area_id: int, tolerance: float = 0.00005) -> str:
     """The area's geometry as GeoJSON, simplified (about 5 m) for drawing on a page."""
     geom = Feature.objects.only("geom").get(pk=area_id).geom
     return geom.simplify(tolerance, preserve_topology=True).geojson
+
+
+def attributes(area: Area, layer: Layer) -> list[dict]:
+    """The area's own attributes for its profile, under their labels in the visitor's language
+    and shown as their display type says (layers/schema.py); empty ones left out."""
+    props = Feature.objects.values_list("properties", flat=True).get(pk=area.id) or {}
+    shown = []
+    for field in layer.fields:
+        value = props.get(field["name"])
+        if value is None or value == "":
+            continue
+        kind = display_type(field)
+        shown.append({"label": field_label(field, lang()), "name": field["name"],
+                      "display": kind, "value": display_value(value, kind)})
+    return shown
+
+
+def inside_point(area_id: int) -> list[float]:
+    """[lat, lon] of a point PostGIS guarantees to lie inside the area (ST_PointOnSurface)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT ST_Y(p), ST_X(p) FROM (SELECT ST_PointOnSurface(geom) p "
+                    f"FROM {Feature._meta.db_table} WHERE id = %s) x", [area_id])
+        lat, lon = cur.fetchone()
+    return [round(lat, 6), round(lon, 6)]

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from django.contrib.gis.db.models import Extent
 from django.core.cache import cache
 from django.db.models import Count
+from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from layers import licences
 from layers.csvfile import EXCEL_PARAM
 from layers.models import Feature, Layer
 from portal import text
-from portal.queries import localized
+from sdi.language import lang, localized
 
 # The layer checks take about a second per 100,000 features; bigger layers are only scored
 # when a score for their current version is already cached.
@@ -56,6 +58,17 @@ class Dataset:
     def slug(self) -> str:
         return self.layer.slug
 
+    @property
+    def licence(self) -> dict:
+        """{"text", "name", "url"}: the licence named in the visitor's language, linked."""
+        return licences.describe(self.layer.licence, lang())
+
+    @property
+    def quality_notes(self) -> str:
+        la = self.layer
+        return (la.quality_notes_en if lang() == "en" and la.quality_notes_en
+                else la.quality_notes)
+
 
 def _quality(layer: Layer, boundary: Layer | None, feature_count: int) -> dict | None:
     """The layer's quality score from the indicators app's checks (PostGIS), cached per layer
@@ -66,7 +79,9 @@ def _quality(layer: Layer, boundary: Layer | None, feature_count: int) -> dict |
     except ImportError:
         return None
     city = f"{boundary.pk}@{boundary.version}" if boundary else "-"
-    key = f"portal:quality:{layer.pk}@{layer.version}:{city}"
+    # The day is in the key too: freshness changes with the date, not only with edits.
+    key = (f"portal:quality:{layer.pk}@{layer.version}:{city}:{layer.data_date}:"
+           f"{timezone.localdate().isoformat()}")
     found = cache.get(key)
     if found is None and feature_count > QUALITY_LIVE_MAX_FEATURES:
         return None  # too big to check while a visitor waits; shown as "not assessed yet"
@@ -79,7 +94,8 @@ def _quality(layer: Layer, boundary: Layer | None, feature_count: int) -> dict |
     if found["score"] is None:
         return None
     return {"score": found["score"],
-            "flagged": [(text.quality_check(name), n) for name, n in found["flagged"]]}
+            "flagged": [text.quality_flag(name, n, layer.data_date)
+                        for name, n in found["flagged"]]}
 
 
 def _boundary() -> Layer | None:
@@ -114,8 +130,8 @@ def get(slug: str) -> Dataset | None:
 def _haystack(d: Dataset) -> str:
     la = d.layer
     parts = [la.slug, la.title_pl, la.title_en, la.description_pl, la.description_en,
-             la.publisher, la.theme, d.theme_label, la.licence, la.attribution,
-             " ".join(la.keywords)]
+             la.publisher, la.theme, d.theme_label, la.licence, d.licence["name"],
+             la.attribution, " ".join(la.keywords)]
     return text.fold(" ".join(p for p in parts if p))
 
 
@@ -149,13 +165,14 @@ def facets(items: list[Dataset]) -> dict[str, list[tuple[str, str, int]]]:
 
     themes = count(d.layer.theme for d in items)
     keywords = count(k for d in items for k in d.keywords)
-    licences = count(d.layer.licence for d in items)
+    licence_counts = count(d.layer.licence for d in items)
     return {
         "theme": sorted(((v, text.theme(v), n) for v, n in themes.items()),
                         key=lambda t: text.fold(t[1])),
         "keyword": sorted(((v, v, n) for v, n in keywords.items()),
                           key=lambda t: text.fold(t[1])),
-        "licence": sorted(((v, v, n) for v, n in licences.items()),
+        "licence": sorted(((v, licences.describe(v, lang())["name"], n)
+                           for v, n in licence_counts.items()),
                           key=lambda t: text.fold(t[1])),
     }
 
@@ -173,7 +190,8 @@ def json_ld(d: Dataset, page_url: str, base_url: str) -> dict:
         "alternateName": la.title_en or None,
         "description": la.description_pl or la.title_pl,
         "keywords": list(la.keywords) + ([la.theme] if la.theme else []),
-        "license": la.licence or None,
+        # schema.org wants the licence's address where there is one.
+        "license": d.licence["url"] or la.licence or None,
         "creditText": la.attribution or None,
         "isAccessibleForFree": True,
         "publisher": {"@type": "Organization", "name": la.publisher} if la.publisher else None,

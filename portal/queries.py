@@ -17,6 +17,7 @@ from indicators import models as indicator_models
 from indicators import queries as iq
 from indicators.methods import input_layers
 from indicators.models import Indicator, IndicatorValue
+from layers import licences
 from layers.models import Layer
 from portal import areas as area_lib
 from portal import text
@@ -145,28 +146,54 @@ def sources_of(indicator: Indicator, areas: Layer) -> list[dict]:
     return result
 
 
+def licences_of(indicator: Indicator, sources: list[dict]) -> list[dict]:
+    """The licences a figure is under, named in the visitor's language and linked: those of
+    its input layers, else (no input data yet) the indicator's own."""
+    texts = list(dict.fromkeys(s["licence"] for s in sources if s["licence"]))
+    if not texts and indicator.licence:
+        texts = [indicator.licence]
+    return [licences.describe(t, lang()) for t in texts]
+
+
 def indicator_info(indicator: Indicator) -> dict:
     return {"code": indicator.code, "name": localized(indicator, "name"),
             "description": localized(indicator, "description"),
             "unit": text.unit(indicator.unit), "unit_forms": text.unit_forms(indicator.unit),
             "decimals": indicator.decimals,
             "polarity": indicator.polarity, "theme": text.theme(indicator.theme),
-            "source": indicator.source, "methodology": indicator.methodology,
+            "source": own_source(indicator), "methodology": indicator.methodology,
+            "rank_note": text.rank_note(indicator.polarity),
             "licence": getattr(indicator, "licence", "") or ""}
 
 
-def _cell_json(cell: Cell | None) -> dict:
+def source_label(indicator: Indicator, source: str) -> str:
+    """A value's source as residents read it: the indicator's own source in their language;
+    any other source (an imported one) by its name."""
+    return own_source(indicator) if source == indicator.source else source
+
+
+def own_source(indicator: Indicator) -> str:
+    """The indicator's source in the visitor's language (`source` is the Polish one)."""
+    return (indicator.source_en if lang() == "en" and getattr(indicator, "source_en", "")
+            else indicator.source)
+
+
+def _cell_json(cell: Cell | None, indicator: Indicator | None = None) -> dict:
     if cell is None:
         return {"value": None, "rank": None, "of": 0, "status": "missing",
-                "status_label": text.status("missing"), "source": "", "city": None,
-                "median": None, "note": "", "discrepancies": []}
+                "status_label": text.status("missing"), "source": "", "source_label": "",
+                "city": None, "median": None, "note": "", "discrepancies": []}
     return {"value": cell.value, "rank": cell.rank, "of": cell.ranked,
             "status": cell.status, "status_label": text.status(cell.status),
-            "source": cell.source, "city": cell.city, "median": cell.median, "note": cell.note,
-            "discrepancies": [_discrepancy_json(d, cell.source) for d in cell.discrepancies]}
+            "source": cell.source,
+            "source_label": source_label(indicator, cell.source) if indicator else cell.source,
+            "city": cell.city, "median": cell.median, "note": text.note(cell.note),
+            "discrepancies": [_discrepancy_json(d, cell.source, indicator)
+                              for d in cell.discrepancies]}
 
 
-def _discrepancy_json(row: dict, shown_source: str = "") -> dict:
+def _discrepancy_json(row: dict, shown_source: str = "",
+                      indicator: Indicator | None = None) -> dict:
     """What a resident needs to read a disagreement: every source with its figure (the one the
     page shows first), how far apart they are against the tolerance, and staff's explanation
     once reviewed. An open record may still hold the explanation of an earlier review (the
@@ -175,7 +202,8 @@ def _discrepancy_json(row: dict, shown_source: str = "") -> dict:
     reviewed = row.get("status") == "reviewed"
     at = row.get("reviewed_at")
     return {"values": values,
-            "figures": [{"source": s, "value": values[s], "shown": s == shown_source}
+            "figures": [{"source": s, "label": source_label(indicator, s) if indicator else s,
+                         "value": values[s], "shown": s == shown_source}
                         for s in sorted(values, key=lambda s: (s != shown_source, s))],
             "difference": row.get("spread"), "allowed": row.get("allowed"),
             "reviewed": reviewed,
@@ -191,10 +219,12 @@ def area_profile(area: area_lib.Area, layer: Layer, user=None) -> list[dict]:
     rows = []
     for ind in indicators:
         periods = sorted(p for (i, p) in table if i == ind.id)
-        series = [{"period": p, **_cell_json(table[(ind.id, p)].get(area.id))} for p in periods]
+        series = [{"period": p, **_cell_json(table[(ind.id, p)].get(area.id), ind)}
+                  for p in periods]
+        sources = sources_of(ind, layer)
         rows.append({**indicator_info(ind), "periods": series,
                      "latest": series[-1] if series else {"period": None, **_cell_json(None)},
-                     "sources": sources_of(ind, layer)})
+                     "sources": sources, "licences": licences_of(ind, sources)})
     return rows
 
 
@@ -205,7 +235,7 @@ def ranking(indicator: Indicator, layer: Layer, period: str) -> list[dict]:
     rows = []
     for area in area_lib.all_areas().get(layer.slug, []):
         rows.append({"id": area.id, "slug": area.slug, "name": area.name(lang()),
-                     "detail": area.detail, **_cell_json(cells.get(area.id))})
+                     "detail": area.detail, **_cell_json(cells.get(area.id), indicator)})
     return sorted(rows, key=lambda r: (r["rank"] is None, r["rank"] or 0,
                                        area_lib._natural(r["name"])))
 
@@ -228,7 +258,7 @@ def compare(selected: list[area_lib.Area], user=None) -> list[dict]:
         if not periods:
             continue
         period = periods[-1]
-        cells = [_cell_json(tables[a.layer].get((ind.id, period), {}).get(a.id))
+        cells = [_cell_json(tables[a.layer].get((ind.id, period), {}).get(a.id), ind)
                  for a in selected]
         rows.append({**indicator_info(ind), "period": period, "cells": cells})
     return rows

@@ -1,8 +1,11 @@
 """Text helpers for the pages: diacritic folding for search, and labels for values that come
 from the data (units, themes, update frequencies) in the visitor's language."""
 
+import datetime
+import re
 import unicodedata
 
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
@@ -96,6 +99,8 @@ FREQUENCIES = [
     gettext_noop("annual"), gettext_noop("irregular"), gettext_noop("as needed"),
     gettext_noop("not planned"),
 ]
+# Stored values whose label says more than the word.
+FREQUENCY_LABELS = {"never": gettext_noop("not updated (a one-off copy)")}
 
 STATUSES = {"ok": gettext_noop("current"),
             "stale": gettext_noop("stale: an input layer changed since"),
@@ -114,6 +119,105 @@ QUALITY_CHECKS = {
 }
 
 
+def quality_flag(check: str, flagged: int, data_date=None) -> str:
+    """One line of a dataset's quality: what a check found."""
+    if check == "freshness":
+        if data_date is None:
+            return _("the data are more than a year old")
+        return _("the data are more than a year old (as of %(date)s)") % {
+            "date": formats.date_format(data_date, "DATE_FORMAT")}
+    return f"{quality_check(check)}: {flagged}"
+
+
+# Why a value is missing, as the indicators app records it (IndicatorValue.note, in English,
+# several joined by "; "): each known reason in the visitor's language. Unknown ones are shown
+# as stored.
+NOTES = {
+    "no data": gettext_noop("no data"),
+    "no features to take a share of": gettext_noop("no features to take a share of"),
+    "no features with a numeric value": gettext_noop("no features with a numeric value"),
+    "the area has no area": gettext_noop("the area has no surface area"),
+    "no imported values yet": gettext_noop("no values imported yet"),
+    "no population figure for this area": gettext_noop("no population figure for this area"),
+    "population is 0": gettext_noop("the population is 0"),
+    "area polygon is invalid: repaired with ST_MakeValid for the computation": gettext_noop(
+        "the area's polygon is invalid in the source: it was repaired (ST_MakeValid) for the "
+        "computation"),
+}
+NOTE_PATTERNS = [
+    (re.compile(r"^residents: (?P<n>[^ ]+) \((?P<period>[^,]+), (?P<source>.+)\)$"),
+     gettext_noop("residents: %(n)s (%(period)s, %(source)s)")),
+    (re.compile(r"^input layer '(?P<layer>[^']+)' does not exist$"),
+     gettext_noop("the input layer “%(layer)s” does not exist yet")),
+    (re.compile(r"^input layer '(?P<layer>[^']+)' has no features$"),
+     gettext_noop("the input layer “%(layer)s” has no features")),
+    (re.compile(r"^raster '(?P<raster>[^']+)' not found in the raster folders"),
+     gettext_noop("the raster “%(raster)s” does not exist yet")),
+]
+
+
+def note(stored: str) -> str:
+    """A stored note about a value in the visitor's language, part by part."""
+    parts = []
+    for part in (p.strip() for p in (stored or "").split(";")):
+        if not part:
+            continue
+        if part in NOTES:
+            parts.append(_(NOTES[part]))
+            continue
+        for pattern, template in NOTE_PATTERNS:
+            found = pattern.match(part)
+            if found:
+                parts.append(_(template) % found.groupdict())
+                break
+        else:
+            parts.append(part)
+    return "; ".join(parts)
+
+
+RANK_NOTES = {
+    "higher": gettext_noop("1 = the best: the highest value"),
+    "lower": gettext_noop("1 = the best: the lowest value"),
+    "neutral": gettext_noop("1 = the highest value (no better or worse)"),
+}
+
+
+def rank_note(polarity: str) -> str:
+    """What rank 1 means for an indicator: the best area, or for a neutral figure (an area's
+    size, its population) simply the highest value, without a verdict."""
+    return _(RANK_NOTES.get(polarity, RANK_NOTES["neutral"]))
+
+
+# How a layer's attribute is shown (layers.schema.DISPLAY_TYPES), for the dataset page.
+DISPLAY_KINDS = {
+    "text": gettext_noop("text"), "number": gettext_noop("number"),
+    "identifier": gettext_noop("identifier (a code, not a quantity)"),
+    "url": gettext_noop("web address"), "email": gettext_noop("email address"),
+    "phone": gettext_noop("phone number"), "date": gettext_noop("date"),
+    "boolean": gettext_noop("yes / no"),
+}
+
+
+def display_value(value, display: str) -> str:
+    """A value as its field's display type says: numbers in the page's format ("23 716"),
+    identifiers and text as written ("84231"), dates and yes/no in the page's language."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if display == "number" and isinstance(value, int | float):
+        return formats.number_format(value, force_grouping=abs(value) >= 10000)
+    if display == "date":
+        try:
+            return formats.date_format(datetime.date.fromisoformat(str(value)[:10]),
+                                       "DATE_FORMAT")
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
+def display_kind(display: str) -> str:
+    return _(DISPLAY_KINDS[display]) if display in DISPLAY_KINDS else display
+
+
 def quality_check(name: str) -> str:
     return _(QUALITY_CHECKS[name]) if name in QUALITY_CHECKS else name
 
@@ -127,6 +231,8 @@ def theme(stored: str) -> str:
 
 
 def frequency(stored: str) -> str:
+    if stored in FREQUENCY_LABELS:
+        return _(FREQUENCY_LABELS[stored])
     return _(stored) if stored in FREQUENCIES else stored
 
 

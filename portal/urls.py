@@ -12,6 +12,7 @@ urlpatterns = [
     # The language switch of every page (sdi/templates/base.html): a link, see sdi/language.py.
     path("language/<str:code>/", language.switch_language, name="language"),
     path("map/table.json", views.map_table, name="map-table"),
+    path("map/search.json", views.map_search, name="map-search"),
     path("districts/", views.districts, name="districts"),
     path("districts/at.json", views.area_at, name="area-at"),
     path("districts/<slug:slug>/", views.district, name="district"),

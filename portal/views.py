@@ -19,8 +19,9 @@ from indicators import queries as iq
 from layers import csvfile, permissions
 from layers.city import read_config
 from layers.models import Layer
+from layers.schema import display_type, field_label
 from portal import areas as area_lib
-from portal import catalogue, queries, text
+from portal import catalogue, queries, search, text
 from sdi.language import lang, localized, shared_page
 
 # Okabe & Ito's colour-blind-safe qualitative palette, for the overlay layers' points.
@@ -50,11 +51,19 @@ def _overlays() -> list[dict]:
     return [{"slug": la.slug, "title": localized(la, "title"), "colour":
              OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)], "attribution": la.attribution,
              "geometry": la.geometry_type, "synthetic": la.synthetic,
-             "fields": la.field_names(), "nameField": la.name_field}
+             "fields": field_meta(la), "nameField": la.name_field}
             for i, la in enumerate(layers.order_by("id"))]
 
 
-def _map_state(request, indicators: list, layers: dict[str, Layer]) -> tuple[dict, list[str]]:
+def field_meta(layer: Layer) -> list[dict]:
+    """Each attribute's name, label in the visitor's language and display type (the layer
+    schema's label_pl / label_en / display), for showing a feature's values to people."""
+    return [{"name": f["name"], "label": field_label(f, lang()), "display": display_type(f)}
+            for f in layer.fields]
+
+
+def _map_state(request, indicators: list, layers: dict[str, Layer]
+               ) -> tuple[dict, list[str]]:
     """The view the address asks for, checked against what exists; notices say what was
     unknown and what is shown instead."""
     notices = []
@@ -65,7 +74,8 @@ def _map_state(request, indicators: list, layers: dict[str, Layer]) -> tuple[dic
         notices.append(_('There is no indicator "%(code)s"; showing "%(name)s" instead.')
                        % {"code": code, "name": localized(indicators[0], "name")})
     ind = by_code.get(code) or indicators[0]
-    ind_layers = [la.slug for la in ind.area_layers.all() if la.slug in layers]
+    # `layers` comes in the map's order: the default areas first.
+    ind_layers = [slug for slug in layers if slug in {la.slug for la in ind.area_layers.all()}]
     areas = q.get("areas") or ""
     if areas and areas not in ind_layers:
         notices.append(_('There are no areas "%(areas)s" for this indicator; showing '
@@ -96,7 +106,8 @@ def _map_state(request, indicators: list, layers: dict[str, Layer]) -> tuple[dic
 @require_safe
 @shared_page
 def map_page(request):
-    layers = {la.slug: la for la in area_lib.areas_layers()}
+    found = {la.slug: la for la in area_lib.areas_layers()}
+    layers = {slug: found[slug] for slug in area_lib.default_first(list(found))}
     shown = list(iq.visible_indicators(_user(request)))
     periods = {i.id: iq.periods(i) for i in shown}
     indicators = [i for i in shown if periods.get(i.id)
@@ -108,8 +119,11 @@ def map_page(request):
     all_areas = area_lib.all_areas()
     config = {
         "indicators": [
-            {**queries.indicator_info(i), "periods": periods[i.id],
-             "areas": [la.slug for la in i.area_layers.all() if la.slug in layers]}
+            # Stored texts the map does not show (licence, methodology) stay out of the page.
+            {**{k: v for k, v in queries.indicator_info(i).items()
+                if k not in ("licence", "methodology")}, "periods": periods[i.id],
+             "areas": [slug for slug in layers
+                       if slug in {la.slug for la in i.area_layers.all()}]}
             for i in indicators
         ],
         "areas": [{"slug": slug, "title": localized(la, "title"),
@@ -125,9 +139,11 @@ def map_page(request):
             "table": reverse("portal:map-table") + "?indicator={code}&areas={areas}"
                                                     "&period={period}",
             "at": reverse("portal:area-at") + "?areas={areas}&lat={lat}&lon={lon}",
+            "search": reverse("portal:map-search") + "?q={q}",
             "area": "/districts/{slug}.json",
             "profile": "/districts/{slug}/",
             "compare": reverse("portal:compare") + "?areas={slugs}",
+            "report": reverse("reports:new"),
         },
         "basemap": {"url": _basemap_url(), "attribution": _basemap_attribution()},
         "fillOpacity": 0.85,
@@ -136,7 +152,7 @@ def map_page(request):
         "strings": _map_strings(),
     }
     return render(request, "portal/map.html", {
-        "config": config, "city": city["name"], "notices": notices, "nav": "map",
+        "config": config, "city": city["name"], "notices": notices,
         "overlays": config["overlays"]})
 
 
@@ -153,8 +169,6 @@ def _map_strings() -> dict:
         "noData": _("no data"),
         "rank": _("Rank"),
         "rankOf": _("%(rank)s of %(n)s"),
-        "rankHigh": _("1 = highest value"),
-        "rankLow": _("1 = lowest value"),
         "source": _("Source"),
         "value": _("Value"),
         "city": _("City"),
@@ -181,6 +195,23 @@ def _map_strings() -> dict:
         "tableCaption": _("%(indicator)s by %(areas)s, %(period)s"),
         "error": _("Could not load the data. Try again."),
         "note": _("Note"),
+        "yes": _("yes"),
+        "no": _("no"),
+        "inArea": _("In the area:"),
+        "reportHere": _("Report a problem here"),
+        "classAbove": _("over %(from)s to %(to)s"),
+        "myLocation": _("My location"),
+        "locating": _("Looking for your location…"),
+        "located": _("Location found."),
+        "youAreHere": _("You are here"),
+        "noGeolocation": _("Your browser cannot share its location; use the search instead."),
+        "geolocationDenied": _("Your location is not available (permission refused or no "
+                               "signal); use the search instead."),
+        "outsideAreas": _("This place is outside the areas shown; the map shows it."),
+        "noResults": _("Nothing found. Try another name, e.g. a district number or a "
+                       "school."),
+        "resultsFound": _("Found: %(n)s. Choose one:"),
+        "searchTooShort": _("Type at least 2 letters."),
         "classes": _("Classes"),
         "methods": {"quantiles": _("quantiles (equal numbers of areas)"),
                     "equal_interval": _("equal intervals"),
@@ -201,6 +232,17 @@ def map_table(request):
     return JsonResponse({"indicator": queries.indicator_info(indicator), "areas": areas.slug,
                          "areas_title": localized(areas, "title"), "period": period,
                          "rows": queries.ranking(indicator, areas, period)})
+
+
+@require_safe
+def map_search(request):
+    """GET /map/search.json?q=: areas and named features of the public map layers."""
+    try:
+        results = search.search(request.GET.get("q", ""))
+    except search.QueryError as exc:
+        return _json_error(400, str(exc))
+    return JsonResponse({"q": request.GET.get("q", ""), "results": results},
+                        json_dumps_params={"ensure_ascii": False})
 
 
 @require_safe
@@ -237,7 +279,7 @@ def districts(request):
                "description": localized(la, "description"),
                "areas": [(a.slug, a.name(lang()), a.detail) for a in all_areas.get(la.slug, [])]}
               for la in area_lib.areas_layers()]
-    return render(request, "portal/districts.html", {"groups": groups, "nav": "districts",
+    return render(request, "portal/districts.html", {"groups": groups,
                                                      "city": _city()["name"]})
 
 
@@ -247,7 +289,7 @@ def _unknown_area(request, slug: str):
                "areas": [(a.slug, a.name(lang()), a.detail) for a in all_areas.get(la.slug, [])]}
               for la in area_lib.areas_layers()]
     return render(request, "portal/unknown_area.html",
-                  {"slug": slug, "groups": groups, "nav": "districts", "city": _city()["name"]},
+                  {"slug": slug, "groups": groups, "city": _city()["name"]},
                   status=404)
 
 
@@ -262,8 +304,9 @@ def district(request, slug):
     siblings = [(a.slug, a.name(lang())) for a in area_lib.all_areas()[layer.slug]]
     return render(request, "portal/district.html", {
         "area": area, "name": area.name(lang()), "layer": layer,
+        "attributes": area_lib.attributes(area, layer),
         "layer_title": localized(layer, "title"), "rows": [r for r in rows if r["periods"]],
-        "gaps": [r for r in rows if not r["periods"]], "nav": "districts",
+        "gaps": [r for r in rows if not r["periods"]],
         "outline": json.loads(area_lib.outline(area.id)), "siblings": siblings,
         "chart": [{"code": r["code"], "name": r["name"], "unit": r["unit"],
                    "unit_forms": r["unit_forms"], "decimals": r["decimals"],
@@ -316,6 +359,7 @@ def district_json(request, slug):
         "layer": layer.slug, "layer_title": localized(layer, "title"),
         "areas_count": len(area_lib.all_areas()[layer.slug]),
         "outline": json.loads(area_lib.outline(area.id)),
+        "point": area_lib.inside_point(area.id),
         "indicators": queries.area_profile(area, layer, _user(request)),
     }, json_dumps_params={"ensure_ascii": False})
 
@@ -374,7 +418,7 @@ def compare(request):
     return render(request, "portal/compare.html", {
         "groups": groups, "selected": selected, "names": names, "rows": rows,
         "csv_links": catalogue.csv_links(csv_path) if rows else [],
-        "notices": notices, "nav": "compare", "city": _city()["name"],
+        "notices": notices, "city": _city()["name"],
         "chart": {"areas": names, "rows": [
             {"code": r["code"], "name": r["name"], "unit": r["unit"],
              "unit_forms": r["unit_forms"], "period": r["period"], "decimals": r["decimals"],
@@ -394,7 +438,7 @@ def data_catalogue(request):
     found = catalogue.search(items, q, theme, keyword, licence)
     return render(request, "portal/catalogue.html", {
         "datasets": found, "total": len(items), "q": q, "theme": theme, "keyword": keyword,
-        "licence": licence, "facets": catalogue.facets(items), "nav": "data",
+        "licence": licence, "facets": catalogue.facets(items),
         "filtered": bool(q or theme or keyword or licence), "city": _city()["name"],
         "formats": catalogue.DOWNLOAD_FORMATS,
     })
@@ -410,7 +454,7 @@ def dataset(request, slug):
     page_url = request.build_absolute_uri(reverse("portal:dataset", args=[slug]))
     la = d.layer
     return render(request, "portal/dataset.html", {
-        "d": d, "la": la, "nav": "data", "city": _city()["name"],
+        "d": d, "la": la, "city": _city()["name"],
         "json_ld": catalogue.json_ld(d, page_url, base),
         "downloads": [{"href": f"/data/{la.slug}.{ext}", "label": label, "title": title}
                       for ext, label, title in catalogue.DOWNLOAD_FORMATS],
@@ -424,6 +468,7 @@ def dataset(request, slug):
         "preview": {"tiles": f"/tiles/{la.slug}/{{z}}/{{x}}/{{y}}.pbf", "layer": la.slug,
                     "extent": d.extent, "geometry": la.geometry_type,
                     "basemap": {"url": _basemap_url(), "attribution": _basemap_attribution()}},
-        "fields": la.fields,
+        "fields": [{**f, "label": field_label(f, lang()),
+                    "kind": text.display_kind(display_type(f))} for f in la.fields],
         "frequency": text.frequency(la.update_frequency),
     })

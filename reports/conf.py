@@ -19,9 +19,12 @@ DEFAULTS = {
     "REPORTS_PHOTO_MAX_SIDE": 1600,
     # Room in a request body for everything but the photos (text fields, multipart overhead).
     "REPORTS_MAX_FORM_BYTES": 256 * 1024,
-    # (attempts, seconds). `ip` counts every write attempt from one address (form, "me too",
-    # Open311); `email` counts accepted reports and "me too"s per email address.
-    "REPORTS_RATE_LIMITS": {"ip": (20, 3600), "email": (5, 3600)},
+    # (attempts, seconds). `ip` counts the reports and "me too"s one address gets accepted
+    # (web form and Open311); `email` the same per email address. A form refused for its
+    # content (a missing place, a short title) counts for neither: the resident corrects it
+    # and sends again. `attempts` counts every form sent from one address, valid or not: a
+    # flood guard well above what a person needs.
+    "REPORTS_RATE_LIMITS": {"ip": (20, 3600), "email": (5, 3600), "attempts": (200, 3600)},
     # WSGI environ key holding the client address. Behind a reverse proxy set it to the header
     # the proxy overwrites (e.g. "HTTP_X_REAL_IP"); never to one a client can forge.
     "REPORTS_CLIENT_IP_KEY": "REMOTE_ADDR",

@@ -10,6 +10,11 @@ from reports.models import Category, Department, Report
 from reports.photos import PhotoError, process, read_limited
 
 HONEYPOT = "website"
+PLACE_MISSING = gettext_lazy("No place chosen yet: tap the map where the problem is, or use your "
+                             "location.")
+OUTSIDE_CITY = gettext_lazy("The point is outside the city. Tap a place on the map within the "
+                            "city boundary.")
+QUESTIONS_NEED_A_LOOK = gettext_lazy("Some answers to the category's questions need a look.")
 PHOTO_ACCEPT = "image/jpeg,image/png,image/webp"
 
 
@@ -63,10 +68,13 @@ class ReportForm(forms.Form):
     category = forms.ModelChoiceField(
         label=gettext_lazy("Category"), queryset=Category.objects.filter(active=True),
         to_field_name="slug", empty_label=gettext_lazy("— choose —"))
+    # Filled by a tap on the map or the phone's location; typed only by those who open
+    # "Enter coordinates instead". Not required one by one: a missing place is one error,
+    # which says to tap the map (not "Latitude: this field is required").
     lat = forms.FloatField(label=gettext_lazy("Latitude"), min_value=-90, max_value=90,
-                           widget=forms.NumberInput(attrs={"step": "any"}))
+                           required=False, widget=forms.NumberInput(attrs={"step": "any"}))
     lon = forms.FloatField(label=gettext_lazy("Longitude"), min_value=-180, max_value=180,
-                           widget=forms.NumberInput(attrs={"step": "any"}))
+                           required=False, widget=forms.NumberInput(attrs={"step": "any"}))
     title = forms.CharField(
         label=gettext_lazy("Title"), min_length=5, max_length=120,
         help_text=gettext_lazy("In a few words, e.g. “Pothole on Sienkiewicza”."))
@@ -89,6 +97,8 @@ class ReportForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.duplicates: list[Report] = []
+        # (form field name of the question, its label, the message), for the error summary.
+        self.question_errors: list[tuple[str, str, str]] = []
         self.fields["category"].label_from_instance = lambda c: c.name
 
     def clean(self):
@@ -98,11 +108,10 @@ class ReportForm(forms.Form):
         if lat is not None and lon is not None:
             point = geo.point(lon, lat)
             if geo.inside_city(point) is False:
-                self.add_error(None, _("The point is outside the city. Pick a place on the "
-                                       "map within the city boundary."))
+                self.add_error("lat", OUTSIDE_CITY)
             cleaned["geom"] = point
         elif "lat" not in self.errors and "lon" not in self.errors:
-            self.add_error(None, _("Pick the place on the map."))
+            self.add_error("lat", PLACE_MISSING)
         if category is not None:
             self._clean_answers(category, cleaned)
         self._clean_photos(category, cleaned)
@@ -123,8 +132,34 @@ class ReportForm(forms.Form):
         answers, errors = questions.clean_answers(category.questions, raw)
         for name, message in errors.items():
             q = next(q for q in category.questions if q["name"] == name)
-            self.add_error(None, f"{questions.label(q)}: {message}")
+            self.question_errors.append((answer_field_name(category, q), questions.label(q),
+                                         message))
+        if errors:
+            # Shown next to each question and in the summary (error_summary).
+            self.add_error(None, QUESTIONS_NEED_A_LOOK)
         cleaned["answers"] = answers
+
+    def error_summary(self) -> list[dict]:
+        """Every problem of a failed send in the order of the page, each with the id of the
+        element it is about (None: the form as a whole): the summary at the top of the form."""
+        def field(name, target=None, label=None):
+            return [{"target": target or f"id_{name}", "label": label or self.fields[name].label,
+                     "message": m} for m in self.errors.get(name, [])]
+
+        items = [{"target": "dups-title" if self.duplicates else None, "label": "",
+                  "message": m} for m in self.non_field_errors()
+                 if m != str(QUESTIONS_NEED_A_LOOK)]
+        for name in ("lat", "lon"):
+            for item in field(name):
+                if item["message"] in (str(PLACE_MISSING), str(OUTSIDE_CITY)):
+                    item.update(target="pick-map", label=_("Place"))
+                items.append(item)
+        items += field("category")
+        items += [{"target": f"id_{name}", "label": label, "message": message}
+                  for name, label, message in self.question_errors]
+        for name in ("title", "description", "photos", "email"):
+            items += field(name)
+        return items
 
     def _clean_photos(self, category, cleaned):
         uploads = cleaned.get("photos") or []

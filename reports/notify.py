@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
-from reports import conf
+from reports import conf, follow
 from reports.models import Report
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ def _send(report_id: int, template: str, recipients: str, **extra) -> None:
     last = report.events.filter(public=True).order_by("-at", "-id").first()
     with translation.override(report.lang or settings.LANGUAGE_CODE):
         context = {"report": report, "link": _link(report), "event": last, **extra}
+        if recipients == "reporter":
+            # The private link goes to the reporter alone, never to supporters.
+            context["follow_link"] = f"{conf.get('REPORTS_SITE_URL')}{follow.path(report.pk)}"
         subject = " ".join(render_to_string(f"reports/email/{template}_subject.txt",
                                             context).split())
         body = render_to_string(f"reports/email/{template}.txt", context)

@@ -257,8 +257,12 @@ def _post(request, fmt):
     data = request.POST
     if data.get(HONEYPOT):
         raise Open311Error(400, "the request could not be accepted")
+    ip = ratelimit.client_ip(request)
     try:
-        ratelimit.hit("ip", ratelimit.client_ip(request))
+        # An address over its limit stops here; a refused request does not count against
+        # it (only accepted ones do, below), but every one counts for the flood guard.
+        ratelimit.check("ip", ip)
+        ratelimit.hit("attempts", ip)
     except RateLimited as exc:
         error = Open311Error(429, str(exc))
         error.retry_after = exc.retry_after
@@ -293,6 +297,7 @@ def _post(request, fmt):
     if errors:
         raise Open311Error(400, "; ".join(errors))
     try:
+        ratelimit.hit("ip", ip)
         ratelimit.hit("email", email)
     except RateLimited as exc:
         error = Open311Error(429, str(exc))

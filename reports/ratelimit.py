@@ -29,11 +29,30 @@ def _key(scope: str, ident: str, window: int) -> tuple[str, int]:
     return f"reports:rl:{scope}:{digest}:{now // window}", window - now % window
 
 
-def hit(scope: str, ident: str) -> None:
-    """Count one attempt of `ident` under `scope` ("ip" or "email"); RateLimited when over."""
-    if not ident:
+def _limit(scope: str) -> tuple[int, int] | None:
+    return conf.get("REPORTS_RATE_LIMITS").get(scope)
+
+
+def check(scope: str, ident: str) -> None:
+    """RateLimited when `ident` has used up its attempts under `scope` already; counts
+    nothing. Lets a request that would be refused anyway stop before any work is done."""
+    found = _limit(scope)
+    if not ident or found is None:
         return
-    limit, window = conf.get("REPORTS_RATE_LIMITS")[scope]
+    limit, window = found
+    key, remaining = _key(scope, ident, window)
+    count = cache.get(key)
+    if count is not None and count >= limit:
+        raise RateLimited(scope, remaining)
+
+
+def hit(scope: str, ident: str) -> None:
+    """Count one attempt of `ident` under `scope` ("ip", "email", "attempts"); RateLimited
+    when over. A scope without a configured limit is not limited."""
+    found = _limit(scope)
+    if not ident or found is None:
+        return
+    limit, window = found
     key, remaining = _key(scope, ident, window)
     cache.add(key, 0, timeout=window + 1)
     try:

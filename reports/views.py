@@ -4,6 +4,8 @@ Only `Report.public()` reaches anonymous visitors; the reporter's email is rende
 moderation page alone.
 """
 
+import math
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -14,9 +16,11 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reports import conf, forms, geo, photos, questions, ratelimit, services, stats
+from reports import follow as follow_links
 from reports.models import Category, Photo, Report, ReportEvent
 from reports.ratelimit import RateLimited
 from sdi.language import lang, shared_page
@@ -41,11 +45,16 @@ def _map_config(extra: dict | None = None) -> dict:
             "center": center, "zoom": zoom, **(extra or {})}
 
 
+def _wait_message(exc: RateLimited) -> str:
+    minutes = max(1, math.ceil(exc.retry_after / 60))
+    return ngettext("Too many reports from you in a short time. Please try again in "
+                    "%(minutes)d minute.",
+                    "Too many reports from you in a short time. Please try again in "
+                    "%(minutes)d minutes.", minutes) % {"minutes": minutes}
+
+
 def _too_many(request, exc: RateLimited, template: str = "reports/error.html"):
-    response = render(request, template, {
-        "message": _("Too many reports from you in a short time. Please try again in "
-                     "%(minutes)d minutes.") % {"minutes": max(1, exc.retry_after // 60)}},
-        status=429)
+    response = render(request, template, {"message": _wait_message(exc)}, status=429)
     response["Retry-After"] = str(exc.retry_after)
     return response
 
@@ -106,41 +115,78 @@ def _categories_config() -> list[dict]:
 
 @require_http_methods(["GET", "POST"])
 def new(request):
-    if request.method == "POST":
-        if conf.body_too_large(request):
-            # Refused before Django reads the body: no temporary file, no parsing.
-            return render(request, "reports/error.html", {
-                "message": _("The photos are too large together: at most %(n)d photos of "
-                             "%(mb)d MB each.") % {
-                    "n": conf.get("REPORTS_MAX_PHOTOS"),
-                    "mb": conf.get("REPORTS_MAX_PHOTO_BYTES") // (1024 * 1024)}}, status=413)
-        if request.POST.get(forms.HONEYPOT):
-            return _honeypot(request)
-        try:
-            ratelimit.hit("ip", ratelimit.client_ip(request))
-        except RateLimited as exc:
-            return _too_many(request, exc)
-        form = forms.ReportForm(request.POST, request.FILES)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                ratelimit.hit("email", data["email"])
-            except RateLimited as exc:
-                return _too_many(request, exc)
-            report = services.submit(
-                category=data["category"], geom=data["geom"], title=data["title"],
-                description=data["description"], answers=data["answers"], email=data["email"],
-                processed_photos=data["processed_photos"], lang=lang())
-            request.session["reports_submitted"] = report.pk
-            return redirect("reports:thanks")
-        status = 200 if form.duplicates else 400
-    else:
-        form, status = forms.ReportForm(), 200
+    if request.method != "POST":
+        # ?lat=&lon= (the map's "report a problem here"): the place is chosen already.
+        return _form_page(request, forms.ReportForm(initial=_place_from(request.GET)), 200)
+    if conf.body_too_large(request):
+        # Refused before Django reads the body: no temporary file, no parsing.
+        return render(request, "reports/error.html", {
+            "message": _("The photos are too large together: at most %(n)d photos of "
+                         "%(mb)d MB each.") % {
+                "n": conf.get("REPORTS_MAX_PHOTOS"),
+                "mb": conf.get("REPORTS_MAX_PHOTO_BYTES") // (1024 * 1024)}}, status=413)
+    if request.POST.get(forms.HONEYPOT):
+        return _honeypot(request)
+    ip = ratelimit.client_ip(request)
+    try:
+        # Over the limit already: refused before the photos are processed. A form refused
+        # for its content does not count against the limit (only accepted reports do, below);
+        # every form counts for the flood guard.
+        ratelimit.check("ip", ip)
+        ratelimit.hit("attempts", ip)
+    except RateLimited as exc:
+        # Not validated (that is the work being saved): the text comes back as it was sent.
+        return _form_page(request, forms.ReportForm(initial=request.POST.dict()), 429,
+                          limited=exc)
+    form = forms.ReportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _form_page(request, form, 200 if form.duplicates else 400)
+    data = form.cleaned_data
+    try:
+        ratelimit.hit("ip", ip)
+        ratelimit.hit("email", data["email"])
+    except RateLimited as exc:
+        return _form_page(request, form, 429, limited=exc)
+    report = services.submit(
+        category=data["category"], geom=data["geom"], title=data["title"],
+        description=data["description"], answers=data["answers"], email=data["email"],
+        processed_photos=data["processed_photos"], lang=lang())
+    request.session["reports_submitted"] = report.pk
+    return redirect("reports:thanks")
+
+
+def _place_from(query) -> dict:
+    try:
+        lat, lon = float(query.get("lat", "")), float(query.get("lon", ""))
+    except ValueError:
+        return {}
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return {}
+    return {"lat": round(lat, 6), "lon": round(lon, 6)}
+
+
+def _form_page(request, form, status: int, limited: RateLimited | None = None):
+    """The report form; after a failed send with the resident's text kept, a summary of every
+    problem at the top (linked to the fields) and each problem next to its field."""
+    sent = request.POST if request.method == "POST" else {}
     categories = list(Category.objects.filter(active=True))
     fieldsets = [(c, [(forms.answer_field_name(c, q), q, questions.label(q),
                        [(str(ch["key"]), questions.label(ch)) for ch in q.get("choices", [])],
-                       form.data.get(forms.answer_field_name(c, q), ""))
+                       sent.get(forms.answer_field_name(c, q), ""),
+                       [m for n, _label, m in getattr(form, "question_errors", [])
+                        if n == forms.answer_field_name(c, q)])
                       for q in c.questions]) for c in categories]
+    summary = []
+    if limited is not None:
+        summary = [{"target": None, "label": "", "message": _wait_message(limited)}]
+    elif form.is_bound:
+        summary = form.error_summary()
+    place = (forms.PLACE_MISSING, forms.OUTSIDE_CITY)
+    place_errors = [m for m in form.errors.get("lat", []) if m in map(str, place)] \
+        if form.is_bound and limited is None else []
+    coordinate_errors = {name: [m for m in form.errors.get(name, []) if m not in place_errors]
+                         for name in ("lat", "lon")} if form.is_bound and limited is None \
+        else {"lat": [], "lon": []}
     config = _map_config({
         "categories": _categories_config(),
         "nearbyUrl": reverse("reports:nearby"),
@@ -155,12 +201,25 @@ def new(request):
             "tooManyPhotos": _("At most %(n)d photos.") % {
                 "n": conf.get("REPORTS_MAX_PHOTOS")},
             "pointChosen": _("Place chosen: %(lat)s, %(lon)s"),
+            "sending": _("Sending…"),
+            "sendFailed": _("The report could not be sent: the connection failed. Your text "
+                            "and photos are still here; please try again."),
         },
     })
-    return render(request, "reports/new.html", {
-        "form": form, "fieldsets": fieldsets, "config": config,
+    response = render(request, "reports/new.html", {
+        "form": form, "fieldsets": fieldsets, "config": config, "summary": summary,
+        "limited": limited is not None, "place_errors": place_errors,
+        "coordinate_errors": coordinate_errors,
+        # The browser forgets chosen files when the page is sent back: say so (the page's
+        # script, which sends the form without leaving the page, keeps them and drops this).
+        "photos_again": bool(request.FILES.getlist("photos")) if request.method == "POST"
+        else False,
         "max_photos": conf.get("REPORTS_MAX_PHOTOS"),
-        "duplicates": form.duplicates if form.is_bound else []}, status=status)
+        "duplicates": form.duplicates if form.is_bound and limited is None else []},
+        status=status)
+    if limited is not None:
+        response["Retry-After"] = str(limited.retry_after)
+    return response
 
 
 @require_GET
@@ -169,7 +228,35 @@ def thanks(request):
     report = Report.objects.filter(pk=pk).select_related("category").first() if pk else None
     if report is None:
         return redirect("reports:index")
-    return render(request, "reports/thanks.html", {"report": report})
+    response = render(request, "reports/thanks.html", {
+        "report": report, "follow_url": request.build_absolute_uri(follow_links.path(report.pk))})
+    _private(response)
+    return response
+
+
+def _private(response) -> None:
+    """A page only its holder may see: never cached by others, never indexed, and its address
+    (which holds the token) not sent on as a Referer when a link on it is followed."""
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+
+
+@require_GET
+def follow(request, token: str):
+    """The reporter's private view of a report, whatever its moderation state."""
+    pk = follow_links.report_id(token)
+    report = (Report.objects.select_related("category", "department", "merged_into")
+              .filter(pk=pk).first() if pk else None)
+    if report is None:
+        raise Http404
+    response = render(request, "reports/follow.html", {
+        "report": report, "events": report.events.filter(public=True),
+        "photo_count": report.photos.count(),
+        "answers": questions.displayed(report.category.questions, report.answers),
+        "merged_into_public": report.merged_into is not None and report.merged_into.is_public})
+    _private(response)
+    return response
 
 
 @require_GET

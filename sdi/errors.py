@@ -7,17 +7,30 @@ holds the exception. Two faults deserve a precise answer instead of "server erro
 - the database unreachable (restart, failover): 503 with Retry-After, so clients and the
   balancer retry instead of giving up.
 
-Everything else is the plain 500 page. The request id is in every answer, for bug reports.
+Everything else is the plain 500. Pages are the site's own (sdi/templates/500.html, with the
+site menu, in the visitor's language), rendered without context processors: they must not touch
+the database, which may be what failed. The request id is in every answer, for bug reports.
 """
 
 import sys
 
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
-from django.views.defaults import server_error as django_server_error
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.utils.translation import gettext, gettext_noop
 
+from sdi import navigation
 from sdi.observability import current_request_id
 from sdi.storage import NO_SPACE
+
+DISK_FULL = gettext_noop("The server has no disk space left to store this upload; nothing was "
+                         "saved. Please try again later and tell the site administrators.")
+DATABASE_DOWN = gettext_noop("The database is briefly unavailable; please retry in a few "
+                             "seconds.")
+BUG = gettext_noop("Something went wrong on our side. The error has been logged; please try "
+                   "again later.")
+TITLES = {500: gettext_noop("Server error"), 503: gettext_noop("Temporarily unavailable"),
+          507: gettext_noop("No storage space left")}
 
 
 def _wants_json(request) -> bool:
@@ -26,18 +39,21 @@ def _wants_json(request) -> bool:
         "application/json" in accept
 
 
-def _answer(request, status: int, message: str, retry_after: int | None = None):
-    body = {"detail": message, "request_id": current_request_id()}
-    if _wants_json(request):
-        response = JsonResponse(body, status=status)
-    else:
-        from django.http import HttpResponse
-        from django.utils.html import escape
+def page(request, status: int, message: str) -> HttpResponse:
+    """The site's error page; `message` an untranslated (gettext_noop) text."""
+    html = render_to_string("500.html", {
+        "request": request, "site_nav": navigation.items(request.path),
+        "site_brand": navigation.brand(), "status": status, "title": gettext(TITLES[status]),
+        "message": gettext(message), "request_id": current_request_id()})
+    return HttpResponse(html, status=status)
 
-        response = HttpResponse(
-            f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{escape(message)}</p>"
-            f"<p><small>request id: {escape(body['request_id'])}</small></p>",
-            status=status)
+
+def _answer(request, status: int, message: str, retry_after: int | None = None):
+    if _wants_json(request):
+        response = JsonResponse({"detail": message, "request_id": current_request_id()},
+                                status=status)
+    else:
+        response = page(request, status, message)
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
@@ -47,11 +63,8 @@ def server_error(request, *args, **kwargs):
     exc = sys.exc_info()[1]
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in NO_SPACE:
-            return _answer(request, 507, "The server has no disk space left to store this "
-                           "upload; nothing was saved. Please try again later and tell the "
-                           "site administrators.")
+            return _answer(request, 507, DISK_FULL)
         if isinstance(exc, OperationalError | InterfaceError):
-            return _answer(request, 503, "The database is briefly unavailable; please retry "
-                           "in a few seconds.", retry_after=5)
+            return _answer(request, 503, DATABASE_DOWN, retry_after=5)
         exc = exc.__cause__ or exc.__context__
-    return django_server_error(request, *args, **kwargs)
+    return _answer(request, 500, BUG)

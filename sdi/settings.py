@@ -104,6 +104,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The site menu and name of every resident page (sdi/navigation.py).
+                "sdi.navigation.site",
             ],
         },
     },
@@ -161,6 +163,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+# The site-wide stylesheet of base.html (header, menu, error pages) lives with the project.
+STATICFILES_DIRS = [BASE_DIR / "sdi" / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STORAGES = {
     # Never leaves a partial file on a full disk (sdi/storage.py).

@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("portal.urls")),
 ]
 
-# 507 for a full disk, 503 while the database restarts, else the plain 500 (sdi/errors.py).
+# 507 for a full disk, 503 while the database restarts, else the plain 500 (sdi/errors.py);
+# 404s use Django's handler with the site's own sdi/templates/404.html.
 handler500 = "sdi.errors.server_error"

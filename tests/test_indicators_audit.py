@@ -255,6 +255,10 @@ def test_import_into_a_layer_the_indicator_is_not_computed_for_is_refused():
 # --- inventory, quality, gaps ---------------------------------------------------------------
 
 def test_inventory_lists_every_dataset_with_owner_frequency_and_overdue():
+    # The Kielce files are one-off copies, never updated (city.yaml); give two of them the
+    # schedules their publishers keep, to see them fall behind.
+    Layer.objects.filter(slug="placowki-oswiatowe").update(update_frequency="monthly")
+    Layer.objects.filter(slug="granica-miasta").update(update_frequency="annual")
     report = inventory.inventory(today=datetime.date(2024, 6, 1))
     by_slug = {d["slug"]: d for d in report["datasets"]}
     assert set(Layer.objects.filter(visibility="public").values_list("slug", flat=True)) <= \
@@ -265,7 +269,8 @@ def test_inventory_lists_every_dataset_with_owner_frequency_and_overdue():
     assert rspo["overdue"] is True and rspo["next_update_due"] == "2022-04-14"
     assert by_slug["granica-miasta"]["overdue"] is None  # no reference date: unknown, not ok
     assert "no reference date" in by_slug["granica-miasta"]["reason"]
-    assert by_slug["biblioteki"]["status"] == "unknown"  # irregular
+    assert by_slug["biblioteki"]["status"] == "unknown"  # never updated: nothing falls due
+    assert by_slug["biblioteki"]["update_frequency"] == "never"
     for wanted in ("population-by-area", "stojaki-rowerowe", "przystanki-ztm", "tereny-zielone"):
         assert by_slug[wanted]["status"] == "missing"
     early = inventory.inventory(today=datetime.date(2022, 4, 1))

@@ -71,7 +71,8 @@ def test_invalid_precincts_were_repaired_and_noted():
     layer = Layer.objects.get(slug="obwody-glosowania")
     assert len(layer.load_report["repaired"]) == 2
     assert "Self-intersection" in layer.load_report["repaired"][0]["reason"]
-    assert "repaired on load with ST_MakeValid" in layer.quality_notes
+    assert "repaired on load with ST_MakeValid" in layer.quality_notes_en
+    assert "naprawione przy wczytaniu (ST_MakeValid)" in layer.quality_notes
     invalid = Feature.objects.filter(layer=layer).extra(where=["NOT ST_IsValid(geom)"]).count()
     assert invalid == 0
 

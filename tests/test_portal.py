@@ -190,8 +190,12 @@ def test_profile_lists_every_indicator_with_value_rank_source_and_licence():
     assert shown.replace("\xa0", "").replace(" ", "") == str(round(votes))
     assert "2016:" in row and "2017:" in row  # the trend over the two editions
     assert re.search(r"\d of 5|\d z 5", row)
-    # licences of the input layers
-    assert "ODbL 1.0" in html and "Public-sector information" in html
+    # licences of the input layers, in the page's language, linked to their texts
+    assert re.search(r'<a href="https://opendatacommons.org/licenses/odbl/1-0/" rel="license '
+                     r'noopener">ODbL 1.0', html)
+    assert re.search(r'<a href="https://isap.sejm.gov.pl/[^"]+" rel="license noopener">'
+                     r'Informacja sektora publicznego Miasta Kielce', html)
+    assert "Public-sector information" not in html
     assert 'href="/districts/okreg-2.csv"' in html
 
 
@@ -354,7 +358,7 @@ def test_compare_two_districts_side_by_side():
     assert r.status_code == 200
     row = re.search(r'<tr>\s*<th scope="row">Ważne głosy.*?</tr>', html, re.S).group(0)
     shown = [re.sub(r"\D", "", c) for c in re.findall(
-        r'<td class="num">\s*([\d\s\xa0]+)', row)]
+        r'<td class="num"[^>]*>\s*([\d\s\xa0]+)', row)]
     assert shown == [str(round(_value("budget-votes", a.id, "2017"))) for a in (a1, a3)]
     data = json.loads(re.search(r'<script id="compare-data" type="application/json">(.*?)'
                                 r'</script>', html, re.S).group(1))
@@ -410,7 +414,9 @@ def test_dataset_page_has_schema_org_dataset_markup_and_api_addresses():
     ld = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', html,
                               re.S).group(1))
     assert ld["@type"] == "Dataset" and ld["@context"] == "https://schema.org"
-    assert ld["name"] == layer.title_pl and ld["license"] == layer.licence
+    # schema.org's licence is the address of its terms (fixtures/kielce/licences.yaml).
+    assert ld["name"] == layer.title_pl and ld["license"] == (
+        "https://isap.sejm.gov.pl/isap.nsf/DocDetails.xsp?id=WDU20210001641")
     assert ld["creditText"] == layer.attribution
     assert ld["publisher"]["name"] == layer.publisher
     urls = {d["contentUrl"] for d in ld["distribution"]}
@@ -512,8 +518,9 @@ def test_open_discrepancy_shows_each_source_with_its_figure_and_explanation_pend
     assert shown["status"] == "disputed"
     assert shown["discrepancies"] == [{
         "values": {ind.source: computed, SECOND: computed + 3},
-        "figures": [{"source": ind.source, "value": computed, "shown": True},
-                    {"source": SECOND, "value": computed + 3, "shown": False}],
+        "figures": [{"source": ind.source, "label": ind.source, "value": computed,
+                     "shown": True},
+                    {"source": SECOND, "label": SECOND, "value": computed + 3, "shown": False}],
         "difference": 3, "allowed": record.allowed, "reviewed": False, "explanation": "",
         "reviewed_on": None}]
 

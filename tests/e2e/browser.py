@@ -14,14 +14,15 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 
 @contextmanager
-def page(base_url: str, width: int = 1280, height: int = 800):
+def page(base_url: str, width: int = 1280, height: int = 800, **options):
     """A page whose every request outside `base_url`'s origin is blocked and recorded in
-    `page.foreign_requests`."""
+    `page.foreign_requests`. `options` go to the browser context (e.g. has_touch, is_mobile,
+    geolocation and permissions for a phone)."""
     origin = urlsplit(base_url).netloc
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=ARGS,
-            viewport={"width": width, "height": height})
+            viewport={"width": width, "height": height}, **options)
         # Chromium keeps 250 resource timings by default; a map loads more (tiles), and the
         # tests measure page weight from these entries.
         context.add_init_script("performance.setResourceTimingBufferSize(10000)")

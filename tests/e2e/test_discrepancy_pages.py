@@ -46,7 +46,8 @@ def disputed(live_url, django_db_blocker):
         staff = User.objects.create_user(STAFF, password=PASSWORD, is_staff=True)
         staff.user_permissions.add(Permission.objects.get(codename="change_discrepancy"),
                                    Permission.objects.get(codename="view_discrepancy"))
-    yield {"record_id": record.pk, "source": indicator.source, "computed": computed,
+    yield {"record_id": record.pk, "source": indicator.source,
+           "source_en": indicator.source_en, "computed": computed,
            "second": computed + 3, "allowed": indicator.allowed_difference(computed,
                                                                             computed + 3)}
     with django_db_blocker.unblock():
@@ -105,7 +106,8 @@ def test_disagreeing_sources_are_shown_with_the_explanation_pending_then_explain
             "document.getElementById('legend-disputed').textContent !== ''")
         assert "Areas where sources disagree: 1" in resident.inner_text("#legend-disputed")
         panel = resident.inner_text("#detail .discrepancy")
-        assert SECOND in panel and d["source"] in panel and "Explanation pending" in panel
+        # The city's own source named in the page's language (English here).
+        assert SECOND in panel and d["source_en"] in panel and "Explanation pending" in panel
         # the box says it; the figures above it do not repeat "disputed" as a status line
         assert "disputed" not in resident.inner_text("#detail dl.figures").lower()
         resident.screenshot(path=str(artifacts / "discrepancy-map-panel.png"))

@@ -1,6 +1,8 @@
 """District profile, compare and the open data catalogue in headless Chromium: charts and maps
-drawn, print layout, search with and without Polish diacritics, phones without horizontal
-scroll, nothing fetched from outside the server."""
+drawn, print layout, search with and without Polish diacritics, every resident page (reports and
+error pages included) on a phone without horizontal scroll whatever its fonts, tables that fit
+at desktop widths, chart axes in the page's number format, nothing fetched from outside the
+server."""
 
 import json
 import re
@@ -10,13 +12,47 @@ from playwright.sync_api import expect
 
 from indicators.models import IndicatorValue
 from layers.models import Feature, Layer
+from reports import follow, geo, services, testing
 from tests.e2e.browser import page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
+# Every resident page; {report} and {follow} are filled in by the `reports` fixture.
 PAGES = ["/", "/districts/", "/districts/okreg-1/", "/districts/obwod-12/",
          "/compare/?areas=okreg-1,okreg-2,okreg-5", "/data/", "/data/?q=szkoly",
-         "/data/placowki-oswiatowe/", "/districts/nowhere/"]
+         "/data/placowki-oswiatowe/", "/districts/nowhere/", "/reports/", "/reports/new/",
+         "/reports/{report}/", "/reports/{follow}/", "/data/no-such-dataset/", "/reports/x"]
+# A phone's own fonts may be wider than the test machine's: the pages must hold in a wide
+# monospace font too.
+WIDE_FONT = """document.addEventListener("DOMContentLoaded", () => {
+  const style = document.createElement("style");
+  style.textContent = 'html * { font-family: "DejaVu Sans Mono", monospace !important; }';
+  document.head.appendChild(style); });"""
+REPORTS = ["e2e-layout-long", "e2e-layout-pending"]
+
+
+@pytest.fixture(scope="module")
+def reports(live_url, django_db_blocker):
+    """A published report whose title and text are long unbroken words (a pasted address, a
+    plate number) and a pending one, for its private page."""
+    with django_db_blocker.unblock():
+        had_layer = Layer.objects.filter(slug="zgloszenia").exists()
+        trusted = testing.category(slug=REPORTS[0], name_pl="Długa kategoria testowa e2e",
+                                   trusted=True)
+        pending = testing.category(slug=REPORTS[1], name_pl="Oczekująca (test e2e)")
+        long = services.submit(
+            category=trusted, geom=geo.point(*testing.RYNEK),
+            title="Zniszczony_znak_przy_ulicy_" + "Sienkiewicza" * 7,
+            description="https://example.org/" + "zdjecie-" * 60, answers={},
+            email="dlugi@example.org")
+        waiting = services.submit(
+            category=pending, geom=geo.point(*testing.RYNEK),
+            title="Czeka" + "x" * 100, description="Opis " + "y" * 400, answers={},
+            email="czeka@example.org")
+    yield {"report": str(long.pk), "follow": follow.path(waiting.pk).removeprefix("/reports/")
+           .rstrip("/")}
+    with django_db_blocker.unblock():
+        testing.purge(REPORTS, drop_layer=not had_layer)
 
 
 def _settle(pg):
@@ -131,16 +167,64 @@ def test_dataset_page_preview_map_and_copy_buttons(live_url, artifacts):
         assert pg.foreign_requests == []
 
 
+@pytest.mark.parametrize("font", ["system", "wide"])
 @pytest.mark.parametrize("path", PAGES)
-def test_phone_width_has_no_horizontal_scroll(live_url, artifacts, path):
+def test_phone_width_has_no_horizontal_scroll(live_url, artifacts, reports, path, font):
+    path = path.format(**reports)
     with page(live_url, width=375, height=740) as pg:
+        if font == "wide":
+            pg.add_init_script(WIDE_FONT)
         pg.goto(f"{live_url}{path}")
         _settle(pg)
         width = pg.evaluate("document.documentElement.scrollWidth")
-        name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "map"
-        pg.screenshot(path=str(artifacts / f"phone-{name}.png"), full_page=True)
+        menu = pg.locator("nav.site a").count()
+        name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")[:60] or "map"
+        pg.screenshot(path=str(artifacts / f"phone-{name}-{font}.png"), full_page=True)
         assert pg.foreign_requests == []
-    assert width <= 375, f"{path} is {width}px wide on a 375px phone"
+    assert width <= 375, f"{path} is {width}px wide on a 375px phone ({font} font)"
+    assert menu == 5  # the one site menu, on every resident page
+
+
+@pytest.mark.parametrize("width", [1280, 1366, 1920])
+@pytest.mark.parametrize("font", ["system", "wide"])
+def test_profile_table_fits_at_desktop_widths(live_url, artifacts, width, font):
+    """No column cut off at the right ("Źródło i licencja" was cut mid-word)."""
+    with page(live_url, width=width, height=900) as pg:
+        if font == "wide":
+            pg.add_init_script(WIDE_FONT)
+        pg.goto(f"{live_url}/districts/okreg-1/")
+        _settle(pg)
+        boxes = pg.evaluate("""() => {
+            const s = document.querySelector(".scroll");
+            const last = document.querySelector("table.profile thead th:last-child")
+              .getBoundingClientRect();
+            return {scroll: s.scrollWidth, client: s.clientWidth,
+                    lastRight: last.right, boxRight: s.getBoundingClientRect().right}; }""")
+        if width == 1280:
+            pg.screenshot(path=str(artifacts / f"profile-{width}-{font}.png"))
+    assert boxes["scroll"] <= boxes["client"], boxes
+    assert boxes["lastRight"] <= boxes["boxRight"] + 0.5, boxes
+
+
+@pytest.mark.parametrize("path, canvas", [
+    ("/districts/okreg-1/", 'canvas[data-code="budget-votes"]'),
+    ("/compare/?areas=okreg-1,okreg-2,okreg-5", "#compare-chart")])
+def test_chart_axes_use_the_pages_number_format(live_url, path, canvas):
+    labels = {}
+    for lang in ("pl", "en"):
+        with page(live_url) as pg:
+            pg.goto(f"{live_url}/language/{lang}/?next={path.replace('&', '%26')}")
+            _settle(pg)
+            if path.startswith("/compare/"):
+                rows = json.loads(pg.locator("#compare-data").text_content())["rows"]
+                pg.select_option("#chart-indicator", str(next(
+                    i for i, r in enumerate(rows) if r["code"] == "budget-votes")))
+            labels[lang] = pg.evaluate(f"""() => Chart.getChart(document.querySelector(
+                '{canvas}')).scales.y.ticks.map(t => t.label)""")
+    big = [t for t in labels["pl"] if len(re.sub(r"\D", "", t)) >= 5]
+    assert big, labels
+    assert all("," not in t and re.fullmatch(r"\d{1,3}(\u00a0\d{3})+", t) for t in big), big
+    assert any(re.fullmatch(r"\d{1,3}(,\d{3})+", t) for t in labels["en"]), labels
 
 
 CONTRAST_JS = """() => {

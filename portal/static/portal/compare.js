@@ -7,6 +7,8 @@
   var picker = document.getElementById("chart-indicator");
   var canvas = document.getElementById("compare-chart");
   var chart = null;
+  // Axis numbers in the page's language: "40 000" in Polish, not Chart.js's default "40,000".
+  Chart.defaults.locale = LANG;
   // Okabe & Ito: colour-blind-safe, one colour per area.
   var colours = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000",
     "#F0E442"];

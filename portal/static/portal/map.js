@@ -37,6 +37,8 @@
     a.items.forEach(function (it) { areaById[it[0]] = { id: it[0], slug: it[1], name: it[2] }; });
   });
   cfg.overlays.forEach(function (o) { overlayBySlug[o.slug] = o; });
+  Array.prototype.forEach.call(document.querySelectorAll("#overlays .dot[data-colour]"),
+    function (dot) { dot.style.background = dot.getAttribute("data-colour"); });
 
   var state = cfg.state;
   var map = L.map("map", { zoomControl: true }).setView(cfg.center, cfg.zoom);
@@ -49,6 +51,7 @@
   }
   var view = (window.location.hash || "").replace("#", "").split("/").map(Number);
   if (view.length === 3 && view.every(isFinite)) { map.setView([view[1], view[2]], view[0]); }
+  else if (window.matchMedia("(max-width: 700px)").matches) { map.setZoom(cfg.zoom - 1); }
 
   var choropleth = null, legend = null, overlayGrid = null, highlight = null;
   var areaData = null;      // JSON of the open area (/districts/<slug>.json)
@@ -121,18 +124,27 @@
   }
 
   // ---- legend and choropleth -----------------------------------------------------------
+  // A class holds the values above the previous class's upper bound up to its own (the
+  // first: from the smallest value). Labels say so ("> 0 – 0,79" after "0"), so that no
+  // value seems to belong to two classes. One-value classes show the value alone.
+  function classLabel(c, i, data, ind) {
+    if (c.from === c.to) { return fmt(c.to, ind.decimals); }
+    var from = fmt(c.from, ind.decimals), to = fmt(c.to, ind.decimals);
+    return i > 0 && data.method !== "unique values" ? tpl(S.classAbove, { from: from, to: to })
+      : from + " – " + to;
+  }
+
   function renderLegend(data, ind) {
     $("legend-title").textContent = ind.name + (ind.unit ? " [" + ind.unit + "]" : "") +
       ", " + data.period;
     var list = $("legend-items");
     list.innerHTML = "";
-    data.classes.forEach(function (c) {
+    data.classes.forEach(function (c, i) {
       var li = el("li");
       var sw = el("span", { "class": "swatch", "aria-hidden": "true" });
       sw.style.background = c.colour;
       li.appendChild(sw);
-      li.appendChild(el("span", { "class": "range" }, c.from === c.to ? fmt(c.to, ind.decimals)
-        : fmt(c.from, ind.decimals) + " – " + fmt(c.to, ind.decimals)));
+      li.appendChild(el("span", { "class": "range" }, classLabel(c, i, data, ind)));
       list.appendChild(li);
     });
     var nd = el("li", { "class": "nodata" });
@@ -219,37 +231,87 @@
         attribution: slugs.map(function (s) { return attributionHtml(overlayBySlug[s].attribution); })
           .filter(Boolean).join(" · ")
       }).on("click", function (e) {
-        showFeature(e.layer.properties, layerOf.get(e.layer.properties));
+        showFeature(e.layer.properties, layerOf.get(e.layer.properties), e.latlng);
       }).addTo(map);
     }
     saveState();
   }
 
-  function showFeature(props, layerName) {
+  // A value as its field's display type says (layers/schema.py): identifiers (RSPO numbers,
+  // postcodes) as written, never as formatted numbers; links only for web addresses.
+  function displayValue(v, display) {
+    if (typeof v === "boolean") { return document.createTextNode(v ? S.yes : S.no); }
+    var text = String(v);
+    if (display === "url" && /^(https?:\/\/|\/[^\/])/i.test(text)) {
+      return el("a", { href: text, rel: "noopener nofollow" }, text);
+    }
+    if (display === "email" && /^[^@\s]+@[^@\s]+$/.test(text)) {
+      return el("a", { href: "mailto:" + text }, text);
+    }
+    if (display === "number" && typeof v === "number") {
+      return document.createTextNode(v.toLocaleString(LANG));
+    }
+    if (display === "date" && /^\d{4}-\d{2}-\d{2}$/.test(text)) {
+      var d = text.split("-").map(Number);
+      return document.createTextNode(new Date(d[0], d[1] - 1, d[2]).toLocaleDateString(LANG));
+    }
+    return document.createTextNode(text);
+  }
+
+  function showFeature(props, layerName, latlng) {
     var o = overlayBySlug[layerName];
     var name = o && o.nameField && props[o.nameField];
     var body = el("div");
     body.appendChild(el("p", { "class": "muted" }, S.layer + ": " + (o ? o.title : "")));
+    var where = el("p", { "class": "links", id: "feature-area" });
+    body.appendChild(where);
     var dl = el("dl", { "class": "attributes" });
-    Object.keys(props).forEach(function (k) {
-      var v = props[k];
-      if (v === null || v === undefined || v === "" || k === "id") { return; }
-      dl.appendChild(el("dt", {}, k));
+    var fields = (o && o.fields) || [];
+    var known = {};
+    fields.forEach(function (f) { known[f.name] = f; });
+    var keys = fields.map(function (f) { return f.name; }).concat(
+      Object.keys(props).filter(function (k) { return !known[k]; }));
+    keys.forEach(function (k) {
+      var v = props[k], f = known[k] || { label: k, display: "text" };
+      if (v === null || v === undefined || v === "" || k === "id" ||
+          (o && k === o.nameField)) { return; }
+      dl.appendChild(el("dt", {}, f.label));
       var dd = el("dd");
-      if (typeof v === "string" && (/^\/[^/]/.test(v) || /^https?:\/\//.test(v))) {
-        dd.appendChild(el("a", { href: v }, v));
-      } else {
-        dd.textContent = typeof v === "number" ? v.toLocaleString(LANG) : String(v);
-      }
+      dd.appendChild(displayValue(v, f.display));
       dl.appendChild(dd);
     });
     body.appendChild(el("h3", {}, S.attributes));
     body.appendChild(dl);
     if (o && o.attribution) { body.appendChild(el("p", { "class": "note" }, o.attribution)); }
     openDetail(name ? String(name) : (o ? o.title : ""), body, "feature");
+    // The area the feature lies in, with the indicator's value a click away.
+    if (latlng) {
+      getJSON(url(cfg.urls.at, { lat: latlng.lat.toFixed(6), lon: latlng.lng.toFixed(6) }))
+        .then(function (a) {
+          where.appendChild(document.createTextNode(S.inArea + " "));
+          var b = el("button", { type: "button", "class": "link", "data-slug": a.slug }, a.name);
+          b.addEventListener("click", function () {
+            openArea(a.slug, true, [latlng.lat, latlng.lng]);
+          });
+          where.appendChild(b);
+        }).catch(function () { /* outside every area: nothing to add */ });
+    }
   }
 
   // ---- area panel ----------------------------------------------------------------------
+  // On a phone the panel is a sheet over the bottom of the screen: the map stays visible
+  // above it (portal.css), the page scrolls the map into view, and the view is fitted to the
+  // part of the map the sheet leaves free.
+  var phone = window.matchMedia("(max-width: 700px)");
+  function freeOfSheet() {
+    var d = $("detail"), m = map.getContainer().getBoundingClientRect();
+    if (d.hidden) { return 0; }
+    return Math.max(0, m.bottom - d.getBoundingClientRect().top);
+  }
+  function fitVisible(bounds, maxZoom) {
+    map.fitBounds(bounds, { paddingTopLeft: [16, 16],
+      paddingBottomRight: [16, 16 + freeOfSheet()], maxZoom: maxZoom || 15 });
+  }
   function openDetail(title, body, kind) {
     var d = $("detail");
     if (d.hidden) { lastFocus = document.activeElement; }
@@ -259,17 +321,24 @@
     holder.appendChild(body);
     d.dataset.kind = kind;
     d.hidden = false;
-    d.focus();
+    d.scrollTop = 0;
+    document.querySelector(".map-wrap").classList.add("detail-open");
+    if (phone.matches && $("table-view").hidden) {
+      map.getContainer().scrollIntoView({ block: "start" });
+    }
+    d.focus({ preventScroll: true });
   }
   function closeDetail() {
     var d = $("detail");
     if (d.hidden) { return; }
     d.hidden = true;
+    document.querySelector(".map-wrap").classList.remove("detail-open");
     areaData = null;
     state.area = "";
+    document.body.dataset.area = "";
     if (highlight) { map.removeLayer(highlight); highlight = null; }
     saveState();
-    if (lastFocus && lastFocus.focus) { lastFocus.focus(); }
+    if (lastFocus && lastFocus.focus) { lastFocus.focus({ preventScroll: true }); }
   }
   $("detail-close").addEventListener("click", closeDetail);
   document.addEventListener("keydown", function (e) {
@@ -315,7 +384,7 @@
     var ul = el("ul", { "class": "by-source" });
     (d.figures || []).forEach(function (f) {
       var li = el("li");
-      li.appendChild(el("span", { "class": "source" }, f.source));
+      li.appendChild(el("span", { "class": "source" }, f.label || f.source));
       li.appendChild(document.createTextNode(": "));
       li.appendChild(el("span", { "class": "figure" }, withUnit(f.value, ind)));
       if (f.shown) { li.appendChild(el("span", { "class": "muted" }, " (" + S.figureShown + ")")); }
@@ -341,6 +410,16 @@
     var ind = byCode[sel.indicator.value];
     var row = areaData.indicators.filter(function (r) { return r.code === ind.code; })[0];
     var body = el("div");
+    // The links first: on a phone's sheet they are in reach without scrolling inside it.
+    var links = el("p", { "class": "links" });
+    links.appendChild(el("a", { href: url(cfg.urls.profile, { slug: areaData.slug }),
+      "class": "profile" }, S.profile));
+    links.appendChild(el("a", { href: url(cfg.urls.compare, { slugs: areaData.slug }),
+      "class": "compare" }, S.compare));
+    links.appendChild(el("a", { href: cfg.urls.report + "?lat=" + encodeURIComponent(
+      areaData.point[0]) + "&lon=" + encodeURIComponent(areaData.point[1]),
+      "class": "report" }, S.reportHere));
+    body.appendChild(links);
     if (areaData.detail) { body.appendChild(el("p", { "class": "muted" }, areaData.detail)); }
     body.appendChild(el("p", { "class": "muted" }, areaData.layer_title));
     var p = row && row.periods.filter(function (x) { return x.period === sel.period.value; })[0];
@@ -354,8 +433,7 @@
     add(S.value + " (" + sel.period.value + ")", withUnit(value, ind),
       value === null || value === undefined ? "value nodata" : "value");
     if (p && p.rank) {
-      add(S.rank, tpl(S.rankOf, { rank: p.rank, n: p.of }) + " · " +
-        (ind.polarity === "lower" ? S.rankLow : S.rankHigh), "rank");
+      add(S.rank, tpl(S.rankOf, { rank: p.rank, n: p.of }) + " · " + ind.rank_note, "rank");
     }
     if (p && p.city !== null && p.city !== undefined) { add(S.city, withUnit(p.city, ind)); }
     var boxed = p && p.discrepancies && p.discrepancies.length;
@@ -380,28 +458,26 @@
       body.appendChild(ul);
     }
     body.appendChild(el("p", { "class": "note" }, S.source + ": " +
-      (p && p.source ? p.source : ind.source)));
-    var links = el("p", { "class": "links" });
-    links.appendChild(el("a", { href: url(cfg.urls.profile, { slug: areaData.slug }),
-      "class": "profile" }, S.profile));
-    links.appendChild(document.createTextNode(" · "));
-    links.appendChild(el("a", { href: url(cfg.urls.compare, { slugs: areaData.slug }) },
-      S.compare));
-    body.appendChild(links);
+      (p && p.source_label ? p.source_label : ind.source)));
     openDetail(areaData.name, body, "area");
   }
 
-  function openArea(slug) {
+  // `fit`: bring the area into view (when it was found by search or location, and on
+  // phones, where the sheet may cover the spot that was tapped).
+  function openArea(slug, fit, at) {
     var d = $("detail");
     d.setAttribute("aria-busy", "true");
     return getJSON(url(cfg.urls.area, { slug: slug })).then(function (data) {
       areaData = data;
+      areaData.point = at || areaData.point;
       state.area = slug;
       if (highlight) { map.removeLayer(highlight); }
       highlight = L.geoJSON(data.outline, { pane: "highlight", interactive: false,
         style: { color: "#000", weight: 3, fill: false, dashArray: "6 3" } }).addTo(map);
       renderArea();
+      if (fit || phone.matches) { fitVisible(highlight.getBounds()); }
       saveState();
+      document.body.dataset.area = slug;  // for tests and tools: which area's panel is open
     }).catch(function () {
       openDetail(S.area, el("p", {}, S.error), "error");
     }).then(function () { d.removeAttribute("aria-busy"); });
@@ -422,7 +498,7 @@
     if (e._stopped) { return; }  // the click opened a feature
     var ll = map.mouseEventToLatLng(e);
     getJSON(url(cfg.urls.at, { lat: ll.lat.toFixed(6), lon: ll.lng.toFixed(6) }))
-      .then(function (a) { openArea(a.slug); })
+      .then(function (a) { openArea(a.slug, false, [ll.lat, ll.lng]); })
       .catch(function () { closeDetail(); });
   });
 
@@ -473,10 +549,113 @@
   $("table-toggle").addEventListener("click", function () {
     var view = $("table-view"), btn = $("table-toggle");
     var show = view.hidden;
+    // The table lists every area's value: an open panel would only hide part of it.
+    if (show) { closeDetail(); }
     view.hidden = !show;
     btn.setAttribute("aria-expanded", String(show));
     btn.textContent = show ? S.showMap : S.showTable;
     if (show) { loadTable().then(function () { view.focus(); }); } else { map.invalidateSize(); }
+  });
+
+  // ---- finding the way: my location and the search ------------------------------------
+  var here = null;  // the marker of the visitor's position or of a place found
+  function mark(lat, lon, label) {
+    if (here) { map.removeLayer(here); }
+    here = L.circleMarker([lat, lon], { pane: "features", radius: 8, color: "#fff", weight: 3,
+      fillColor: "#d55e00", fillOpacity: 1, interactive: false }).addTo(map);
+    if (label) { here.bindTooltip(label, { permanent: false }); }
+  }
+  function status(text) { $("map-status").textContent = text || ""; }
+
+  // The area of the map's current areas layer at a point, opened with its value; or a
+  // message when the point lies outside every area.
+  function openAreaAt(lat, lon, outside) {
+    return getJSON(url(cfg.urls.at, { lat: lat.toFixed(6), lon: lon.toFixed(6) }))
+      .then(function (a) { return openArea(a.slug, true, [lat, lon]); })
+      .catch(function () { map.setView([lat, lon], 14); status(outside); });
+  }
+
+  function locate() {
+    if (!navigator.geolocation) { status(S.noGeolocation); return; }
+    status(S.locating);
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      var lat = pos.coords.latitude, lon = pos.coords.longitude;
+      mark(lat, lon, S.youAreHere);
+      status(S.located);
+      openAreaAt(lat, lon, S.outsideAreas);
+    }, function () { status(S.geolocationDenied); },
+    { enableHighAccuracy: false, timeout: 15000, maximumAge: 60000 });
+  }
+  var LocateControl = L.Control.extend({
+    options: { position: "topleft" },
+    onAdd: function () {
+      var box = L.DomUtil.create("div", "leaflet-bar leaflet-control locate-control");
+      var b = L.DomUtil.create("button", "locate", box);
+      b.type = "button";
+      b.id = "locate";
+      b.title = S.myLocation;
+      b.setAttribute("aria-label", S.myLocation);
+      // A crosshair, drawn (no image file, no inline markup from strings).
+      var ns = "http://www.w3.org/2000/svg", svg = document.createElementNS(ns, "svg");
+      svg.setAttribute("viewBox", "0 0 24 24");
+      svg.setAttribute("aria-hidden", "true");
+      [["circle", { cx: 12, cy: 12, r: 5 }], ["path", { d: "M12 1v5M12 18v5M1 12h5M18 12h5" }]]
+        .forEach(function (shape) {
+          var node = document.createElementNS(ns, shape[0]);
+          Object.keys(shape[1]).forEach(function (k) { node.setAttribute(k, shape[1][k]); });
+          svg.appendChild(node);
+        });
+      b.appendChild(svg);
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.on(b, "click", function (e) { L.DomEvent.preventDefault(e); locate(); });
+      return box;
+    }
+  });
+  new LocateControl().addTo(map);
+
+  function showResults(data) {
+    var box = $("search-results");
+    box.replaceChildren();
+    if (!data.results.length) { box.appendChild(el("p", { "class": "note" }, S.noResults)); return; }
+    box.appendChild(el("p", { "class": "note" }, tpl(S.resultsFound, { n: data.results.length })));
+    var ul = el("ul", { "class": "results" });
+    data.results.forEach(function (r) {
+      var li = el("li");
+      var b = el("button", { type: "button", "class": "link result", "data-kind": r.kind,
+        "data-layer": r.layer }, r.name);
+      b.addEventListener("click", function () { choose(r); });
+      li.appendChild(b);
+      li.appendChild(el("span", { "class": "muted" }, " · " + (r.kind === "area" && r.detail
+        ? r.detail + " · " : "") + r.layer_title));
+      ul.appendChild(li);
+    });
+    box.appendChild(ul);
+  }
+  function choose(r) {
+    status("");
+    if (r.kind === "area") {
+      if (r.layer !== sel.areas.value && byCode[sel.indicator.value].areas.indexOf(r.layer) >= 0) {
+        sel.areas.value = r.layer;
+        draw();
+      }
+      mark(r.lat, r.lon, r.name);
+      openArea(r.slug, true, [r.lat, r.lon]);
+      return;
+    }
+    var box = document.querySelector('#overlays input[value="' + CSS.escape(r.layer) + '"]');
+    if (box && !box.checked) { box.checked = true; updateOverlays(); }
+    mark(r.lat, r.lon, r.name);
+    map.setView([r.lat, r.lon], Math.max(map.getZoom(), 15));
+    showFeature(r.properties || {}, r.layer, L.latLng(r.lat, r.lon));
+  }
+  $("search").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var q = $("search-q").value.trim();
+    if (q.length < 2) { status(S.searchTooShort); return; }
+    $("search-results").setAttribute("aria-busy", "true");
+    getJSON(url(cfg.urls.search, { q: q })).then(showResults)
+      .catch(function () { status(S.error); })
+      .then(function () { $("search-results").removeAttribute("aria-busy"); });
   });
 
   // ---- address -------------------------------------------------------------------------

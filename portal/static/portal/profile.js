@@ -41,6 +41,8 @@
   }
 
   if (!window.Chart) { return; }
+  // Axis numbers in the page's language: "40 000" in Polish, not Chart.js's default "40,000".
+  Chart.defaults.locale = LANG;
   var fmt = function (decimals) {
     return function (v) {
       return v === null || v === undefined ? S.noData :

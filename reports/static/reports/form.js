@@ -105,7 +105,92 @@
     photos.setCustomValidity(photos.files.length > cfg.maxPhotos ? cfg.strings.tooManyPhotos : "");
     photos.reportValidity();
   });
+
+  // ---- sending ---------------------------------------------------------------------------
+  // The form is sent without leaving the page, so that after a refusal (a missing place, too
+  // many reports in an hour...) everything stays as it was, the chosen photos included: a
+  // browser empties file inputs on every page load. The server's answer is the same page as
+  // without this script; its error summary and the errors next to the fields are taken over.
+  var sendStatus = document.getElementById("send-status");
+  var button = form.querySelector("button[type=submit].primary");
+  var sending = false;
+
+  function focusSummary() {
+    var summary = document.getElementById("error-summary");
+    if (summary) { summary.scrollIntoView({ block: "start" }); summary.focus(); }
+  }
+
+  function takeOver(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var next = doc.getElementById("error-summary");
+    var main = form.parentNode;
+    ["error-summary", "dups-section"].forEach(function (id) {
+      var old = document.getElementById(id);
+      if (old) { old.remove(); }
+    });
+    if (!next) {
+      // Not the form again (e.g. "the photos are too large"): show the page's message.
+      next = el("div", { id: "error-summary", "class": "rp-errors", role: "alert", tabindex: "-1" });
+      var found = doc.querySelector("main [role=alert], main h1");
+      next.textContent = found ? found.textContent.trim() : cfg.strings.sendFailed;
+    }
+    var dups = doc.getElementById("dups-section");
+    if (dups) { main.insertBefore(document.importNode(dups, true), form); }
+    next = document.importNode(next, true);
+    var kept = next.querySelector("#photos-again");
+    if (kept) { kept.remove(); }  // the photos are still chosen: nothing to do again
+    main.insertBefore(next, document.getElementById("dups-section") || form);
+    // Errors next to the fields, and the fields' invalid state.
+    form.querySelectorAll(".errorlist").forEach(function (ul) { ul.remove(); });
+    var sent = doc.getElementById("report-form");
+    if (sent) {
+      sent.querySelectorAll(".errorlist[id]").forEach(function (ul) {
+        var id = ul.id, copy = document.importNode(ul, true);
+        if (id === "place-errors") {
+          var pick = document.getElementById("pick-map");
+          pick.parentNode.insertBefore(copy, pick);
+        } else {
+          var target = document.getElementById(id.replace(/_error$/, ""));
+          if (target) { target.insertAdjacentElement("afterend", copy); }
+        }
+      });
+      form.querySelectorAll("input[id], select[id], textarea[id], #pick-map").forEach(function (f) {
+        var twin = sent.querySelector("#" + CSS.escape(f.id));
+        ["aria-invalid", "aria-describedby"].forEach(function (a) {
+          if (twin && twin.hasAttribute(a)) { f.setAttribute(a, twin.getAttribute(a)); }
+          else if (a === "aria-invalid") { f.removeAttribute(a); }
+        });
+      });
+      var seenNext = sent.querySelector("input[name=duplicates_seen]");
+      if (seenNext) { seen.value = seenNext.value; }
+      var details = form.querySelector("details");
+      if (details && sent.querySelector("details[open]")) { details.open = true; }
+    }
+    focusSummary();
+  }
+
   form.addEventListener("submit", function (e) {
-    if (photos.files.length > cfg.maxPhotos) { e.preventDefault(); photos.reportValidity(); }
+    if (photos.files.length > cfg.maxPhotos) { e.preventDefault(); photos.reportValidity(); return; }
+    if (!window.fetch || !window.FormData || !window.DOMParser) { return; }  // a plain send
+    e.preventDefault();
+    if (sending) { return; }
+    sending = true;
+    button.disabled = true;
+    sendStatus.textContent = cfg.strings.sending;
+    fetch(form.action || window.location.href, { method: "POST", body: new FormData(form),
+      credentials: "same-origin" })
+      .then(function (r) {
+        if (r.redirected) { window.location.assign(r.url); return null; }
+        return r.text().then(takeOver);
+      })
+      .catch(function () { sendStatus.textContent = cfg.strings.sendFailed; })
+      .then(function () {
+        sending = false;
+        button.disabled = false;
+        if (sendStatus.textContent === cfg.strings.sending) { sendStatus.textContent = ""; }
+      });
   });
+
+  // After a send refused without this script (the page came back from the server).
+  focusSummary();
 })();
