@@ -98,8 +98,9 @@ class LayerSerializer(serializers.ModelSerializer):
         model = Layer
         fields = ("slug", "title", "title_en", "description", "description_en", "geometry_type",
                   "visibility", "role", "name_field", "schema", "editor_groups", "publisher",
-                  "source", "source_url", "licence", "attribution", "update_frequency",
-                  "data_date", "last_updated", "quality_notes", "keywords", "theme",
+                  "publisher_type", "source", "source_url", "licence", "attribution",
+                  "update_frequency", "data_date", "issued", "last_updated", "quality_notes",
+                  "keywords", "theme",
                   "native_crs", "synthetic", "tile_minzoom", "tile_maxzoom",
                   "tile_feature_limit", "version", "feature_count", "links",
                   "schema_renames", "schema_allow_drop")

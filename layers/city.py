@@ -23,8 +23,8 @@ from layers.writing import WriteError, replace_features
 
 METADATA_FIELDS = (
     "title_pl", "title_en", "description_pl", "description_en", "role", "name_field",
-    "geometry_type", "visibility", "publisher", "source_url", "licence", "attribution",
-    "update_frequency", "data_date", "quality_notes", "keywords", "theme",
+    "geometry_type", "visibility", "publisher", "publisher_type", "source_url", "licence",
+    "attribution", "update_frequency", "data_date", "issued", "quality_notes", "keywords", "theme",
 )
 
 
