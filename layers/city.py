@@ -100,6 +100,10 @@ def load_layer(entry: dict, data_dir: Path, force: bool = False,
         reads = read_sources(_source_files(entry, data_dir))
     schema = {"fields": _merge_fields(reads, entry.get("fields"))}
     rows, errors, row_sources = [], [], []
+    kind = entry.get("publisher_type")
+    if kind and kind not in Layer.PublisherType.values:
+        errors.append(f"{entry['slug']}: publisher_type {kind!r} is not an ADMS publisher type "
+                      f"({', '.join(Layer.PublisherType.values)})")
     for read in reads:
         for i, (wkb, props) in enumerate(zip(read.wkb, read.properties, strict=True), start=1):
             for problem in validate_properties(schema, props):

@@ -195,11 +195,14 @@ class _Builder:
             node = self._agents[key] = BNode()
             self.add(node, RDF.type, FOAF.Agent)
             self.add(node, FOAF.name, Literal(name))
-            if kind in voc.PUBLISHER_TYPES:
-                self.add(node, DCTERMS.type, self.concept(
-                    voc.ADMS_PUBLISHER_TYPE + kind, voc.PUBLISHER_TYPES[kind],
-                    voc.ADMS_PUBLISHER_TYPE + "1.0"))
+            self.publisher_type(node, kind)
         return self._agents[key]
+
+    def publisher_type(self, agent, kind: str):
+        if kind in voc.PUBLISHER_TYPES:
+            self.add(agent, DCTERMS.type, self.concept(
+                voc.ADMS_PUBLISHER_TYPE + kind, voc.PUBLISHER_TYPES[kind],
+                voc.ADMS_PUBLISHER_TYPE + "1.0"))
 
     def document_page(self, url: str) -> URIRef:
         return self.typed(url, FOAF.Document)
@@ -214,10 +217,9 @@ class _Builder:
         node = URIRef(f"{self.base}/ogc/dcat#publisher")
         self.add(node, RDF.type, FOAF.Agent)
         self.add(node, FOAF.name, Literal(provider.get("name") or self.base))
-        kind = provider.get("type") or "LocalAuthority"
-        self.add(node, DCTERMS.type, self.concept(
-            voc.ADMS_PUBLISHER_TYPE + kind, voc.PUBLISHER_TYPES[kind],
-            voc.ADMS_PUBLISHER_TYPE + "1.0"))
+        # A city's catalogue is published by its local authority unless the metadata say
+        # otherwise (OGC_METADATA provider.type, an ADMS publisher type).
+        self.publisher_type(node, provider.get("type") or "LocalAuthority")
         if provider.get("url"):
             self.add(node, FOAF.homepage, self.document_page(provider["url"]))
         return node

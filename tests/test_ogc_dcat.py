@@ -458,3 +458,25 @@ def test_a_second_city_comes_out_right(db):
     for node in graph.subjects(ns.RDF.type, ns.DCAT.Dataset):
         assert graph.value(node, ns.DCTERMS.type) == URIRef(vocabularies.SYNTHETIC_DATA)
     assert violations(graph, CORE) == [] and violations(graph, RANGE) == []
+
+
+def test_a_city_config_with_an_unknown_publisher_type_is_refused(tmp_path, settings):
+    from layers.city import load_city
+    from layers.writing import WriteError
+
+    city = tmp_path / "miasto"
+    city.mkdir()
+    (city / "punkty.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"n": 1},
+         "geometry": {"type": "Point", "coordinates": [20.6, 50.8]}}]}))
+    (city / "city.yaml").write_text(
+        "city: {name: Miasto, data_dir: miasto}\n"
+        "layers:\n  - {slug: punkty, title_pl: Punkty, publisher: Urząd,"
+        " publisher_type: CityHall, sources: [{file: punkty.geojson}]}\n")
+    settings.CITY_DATA_DIRS = [tmp_path]
+    with pytest.raises(WriteError) as refused:
+        load_city("miasto")
+    assert "publisher_type 'CityHall'" in str(refused.value) and "LocalAuthority" in str(
+        refused.value)
+    assert not Layer.objects.filter(slug="punkty").exists()
+
