@@ -87,6 +87,7 @@ def negotiate(request) -> str:
 class _Cached:
     key: tuple
     documents: dict
+    graph: Graph | None = None
 
 
 _cache: _Cached | None = None
@@ -103,8 +104,9 @@ def document(fmt: str) -> bytes:
         cached = _Cached(key, {})
     body = cached.documents.get(fmt)
     if body is None:
-        graph = catalogue_graph(settings.PUBLIC_BASE_URL)
-        body = serialize(graph, fmt)
+        if cached.graph is None:
+            cached.graph = catalogue_graph(settings.PUBLIC_BASE_URL)
+        body = serialize(cached.graph, fmt)
         with _lock:
             cached.documents[fmt] = body
     _cache = cached
