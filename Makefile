@@ -31,7 +31,8 @@ load: migrate
 
 run: load
 	@echo "City SDI on http://127.0.0.1:$(PORT)/  (admin: /admin/, OGC API: /ogc/)"
-	.venv/bin/gunicorn sdi.wsgi:application --bind 127.0.0.1:$(PORT) \
+	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} \
+	  .venv/bin/gunicorn sdi.wsgi:application --bind 127.0.0.1:$(PORT) \
 	  --workers $${WEB_WORKERS:-3} --access-logfile - --timeout 60 --no-control-socket
 
 test: db

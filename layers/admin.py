@@ -67,10 +67,9 @@ class LayerAdmin(admin.ModelAdmin):
         (gettext_lazy("Attribute schema"), {"fields": ("schema", "schema_renames",
                                                        "schema_allow_drop", "schema_changes")}),
         (gettext_lazy("Catalogue"), {"fields": (
-            "publisher", "source", "source_url", "licence", "attribution", "update_frequency",
-            "data_date", "last_updated", "quality_notes", "quality_notes_en", "keywords", "theme",
-            "native_crs",
-            "synthetic")}),
+            "publisher", "publisher_type", "source", "source_url", "licence", "attribution",
+            "update_frequency", "data_date", "issued", "last_updated", "quality_notes",
+            "quality_notes_en", "keywords", "theme", "native_crs", "synthetic")}),
         (gettext_lazy("Tiles"), {"fields": ("tile_minzoom", "tile_maxzoom",
                                             "tile_feature_limit")}),
         (gettext_lazy("State"), {"fields": ("version", "load_report", "created_at",

@@ -98,9 +98,10 @@ class LayerSerializer(serializers.ModelSerializer):
         model = Layer
         fields = ("slug", "title", "title_en", "description", "description_en", "geometry_type",
                   "visibility", "role", "name_field", "schema", "editor_groups", "publisher",
-                  "source", "source_url", "licence", "attribution", "update_frequency",
-                  "data_date", "last_updated", "quality_notes", "quality_notes_en", "keywords",
-                  "theme", "native_crs", "synthetic", "tile_minzoom", "tile_maxzoom",
+                  "publisher_type", "source", "source_url", "licence", "attribution",
+                  "update_frequency", "data_date", "issued", "last_updated", "quality_notes",
+                  "quality_notes_en", "keywords", "theme",
+                  "native_crs", "synthetic", "tile_minzoom", "tile_maxzoom",
                   "tile_feature_limit", "version", "feature_count", "links",
                   "schema_renames", "schema_allow_drop")
         read_only_fields = ("version", "last_updated")

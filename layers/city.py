@@ -23,8 +23,9 @@ from layers.writing import WriteError, replace_features
 
 METADATA_FIELDS = (
     "title_pl", "title_en", "description_pl", "description_en", "role", "name_field",
-    "geometry_type", "visibility", "publisher", "source_url", "licence", "attribution",
-    "update_frequency", "data_date", "quality_notes", "quality_notes_en", "keywords", "theme",
+    "geometry_type", "visibility", "publisher", "publisher_type", "source_url", "licence",
+    "attribution", "update_frequency", "data_date", "issued", "quality_notes", "quality_notes_en",
+    "keywords", "theme",
 )
 
 
@@ -107,6 +108,10 @@ def load_layer(entry: dict, data_dir: Path, force: bool = False,
     if problems:
         raise WriteError([f"{entry['slug']}: {p}" for p in problems])
     rows, errors, row_sources = [], [], []
+    kind = entry.get("publisher_type")
+    if kind and kind not in Layer.PublisherType.values:
+        errors.append(f"{entry['slug']}: publisher_type {kind!r} is not an ADMS publisher type "
+                      f"({', '.join(Layer.PublisherType.values)})")
     for read in reads:
         for i, (wkb, props) in enumerate(zip(read.wkb, read.properties, strict=True), start=1):
             for problem in validate_properties(schema, props):

@@ -44,6 +44,21 @@ class Layer(models.Model):
         AREAS = "areas", "areas (units for indicators)"
         BOUNDARY = "boundary", "city boundary"
 
+    class PublisherType(models.TextChoices):
+        # The ADMS publisher type vocabulary (http://purl.org/adms/publishertype/<value>), which
+        # DCAT-AP asks for; national portals sort publishers by it.
+        LOCAL_AUTHORITY = "LocalAuthority", "local authority"
+        REGIONAL_AUTHORITY = "RegionalAuthority", "regional authority"
+        NATIONAL_AUTHORITY = "NationalAuthority", "national authority"
+        SUPRANATIONAL_AUTHORITY = "SupraNationalAuthority", "supra-national authority"
+        ACADEMIA = "Academia-ScientificOrganisation", "academia / scientific organisation"
+        COMPANY = "Company", "company"
+        INDUSTRY_CONSORTIUM = "IndustryConsortium", "industry consortium"
+        NON_PROFIT = "NonProfitOrganisation", "non-profit organisation"
+        NON_GOVERNMENTAL = "NonGovernmentalOrganisation", "non-governmental organisation"
+        PRIVATE_INDIVIDUALS = "PrivateIndividual(s)", "private individual(s)"
+        STANDARDISATION_BODY = "StandardisationBody", "standardisation body"
+
     slug = models.SlugField(max_length=63, unique=True)
     title_pl = models.CharField(max_length=200)
     title_en = models.CharField(max_length=200, blank=True)
@@ -62,6 +77,8 @@ class Layer(models.Model):
 
     # Catalogue metadata: one source of truth for admin, catalogue page, OGC Records, downloads.
     publisher = models.CharField(max_length=200, blank=True)
+    publisher_type = models.CharField(max_length=40, blank=True, choices=PublisherType.choices,
+                                      help_text="Kind of publisher (ADMS), for DCAT-AP.")
     source = models.TextField(blank=True)
     source_url = models.URLField(max_length=500, blank=True)
     licence = models.CharField(max_length=300, blank=True)
@@ -69,6 +86,9 @@ class Layer(models.Model):
     update_frequency = models.CharField(max_length=50, blank=True)
     data_date = models.DateField(null=True, blank=True,
                                  help_text="Date the data describes (its reference date).")
+    issued = models.DateField(null=True, blank=True,
+                              help_text="Date the source first published the data (not when "
+                                        "they were loaded here).")
     last_updated = models.DateTimeField(null=True, blank=True)
     quality_notes = models.TextField(blank=True, help_text="Known limits of the data (Polish).")
     quality_notes_en = models.TextField(blank=True, help_text="The same in English.")

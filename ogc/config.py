@@ -59,6 +59,8 @@ DEFAULT_ITEMS = 10
 PROVIDER = "ogc.provider.LayerProvider"
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "pygeoapi"
 TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+# Marks the resource of a layer without features (whose extent in the config is a placeholder).
+EMPTY = "empty"
 
 # Collections other apps add to the OGC API (e.g. indicator values per area): callables taking
 # nothing and returning {collection id: pygeoapi resource definition}, called on every config
@@ -77,7 +79,7 @@ def register_collections(provider) -> None:
 
 # Extents change only with a layer's features, which bump its version: keep them per
 # (layer id, version) so a rebuilt config recomputes ST_Extent only for the layers that changed.
-_extents: dict[tuple[int, int], tuple[list[float], list | None]] = {}
+_extents: dict[tuple[int, int], tuple[list[float] | None, list | None]] = {}
 
 
 def _layers(staff: bool) -> list[Layer]:
@@ -92,8 +94,9 @@ def time_field(layer: Layer) -> str | None:
     return next((f["name"] for f in layer.fields if f.get("type") == "date"), None)
 
 
-def _extents_of(layers: list[Layer]) -> dict[int, tuple[list[float], list | None]]:
-    """(bbox, [first, last] date or None) of each layer."""
+def extents_of(layers: list[Layer]) -> dict[int, tuple[list[float] | None, list | None]]:
+    """(bbox, [first, last] date) of each layer; a layer without features has neither (None):
+    it covers no place, not the whole world."""
     global _extents
     missing = [layer for layer in layers if (layer.id, layer.version) not in _extents]
     boxes = queries.layer_extents([layer.id for layer in missing])
@@ -102,8 +105,11 @@ def _extents_of(layers: list[Layer]) -> dict[int, tuple[list[float], list | None
     current = {}
     for layer in layers:
         key = (layer.id, layer.version)
-        current[key] = _extents.get(key) or (list(boxes.get(layer.id, WORLD)),
-                                             times.get(layer.id))
+        if key in _extents:
+            current[key] = _extents[key]
+        else:
+            box = boxes.get(layer.id)
+            current[key] = (list(box) if box else None, times.get(layer.id))
     _extents = current  # drops the extents of versions gone by
     return {layer_id: extent for (layer_id, _), extent in current.items()}
 
@@ -135,7 +141,9 @@ def _collection(layer: Layer, extent) -> dict:
                    "en": layer.description_en or layer.description_pl or layer.title_pl}
     if layer.attribution:
         description = {k: f"{v} {layer.attribution}" for k, v in description.items()}
-    extents = {"spatial": {"bbox": bbox, "crs": CRS84}}
+    # pygeoapi describes every collection with a bbox: an empty layer gets the world's here, and
+    # `ogc.views.collections` takes that extent out of what it answers (EMPTY marks the layer).
+    extents = {"spatial": {"bbox": bbox or WORLD, "crs": CRS84}}
     if interval:
         extents["temporal"] = _temporal(interval)
     return {
@@ -144,6 +152,7 @@ def _collection(layer: Layer, extent) -> dict:
         "description": description,
         "keywords": list(layer.keywords),
         "extents": extents,
+        EMPTY: bbox is None,
         "links": links,
         "providers": [{
             "type": "feature",
@@ -163,14 +172,21 @@ def _collection(layer: Layer, extent) -> dict:
     }
 
 
+def catalogue_metadata() -> dict:
+    """The service's metadata (title, provider, contact...): DEFAULT_METADATA with the keys the
+    OGC_METADATA setting overrides."""
+    metadata = copy.deepcopy(DEFAULT_METADATA)
+    for key, value in getattr(settings, "OGC_METADATA", {}).items():
+        metadata[key] = value
+    return metadata
+
+
 def build_config(staff: bool = False) -> dict:
     """The config for the registry as it is now, with relative links (see `with_base_url`):
     the public layers, and with `staff` the staff-only layers too."""
     layers = _layers(staff)
-    extents = _extents_of(layers)
-    metadata = copy.deepcopy(DEFAULT_METADATA)
-    for key, value in getattr(settings, "OGC_METADATA", {}).items():
-        metadata[key] = value
+    extents = extents_of(layers)
+    metadata = catalogue_metadata()
     return {
         "server": {
             "url": "/ogc",

@@ -1,5 +1,5 @@
-"""The dataset catalogue as an OGC API – Records collection (`/ogc/collections/catalogue`) and as
-DCAT-AP JSON-LD (`/ogc/dcat`), both from the layer metadata the admin edits.
+"""The dataset catalogue as an OGC API – Records collection (`/ogc/collections/catalogue`), from
+the layer metadata the admin edits (`ogc.dcat` serves the same catalogue as DCAT-AP).
 
 pygeoapi has no records provider over PostgreSQL tables; this one is built with the config:
 `catalogue_resource` turns every public layer into a record (the config is rebuilt whenever a
@@ -44,9 +44,11 @@ def record(layer, extent) -> dict:
     """One layer's catalogue record (OGC API Records core record, GeoJSON encoding). Links are
     site-relative; `ogc.config.with_base_url` makes them absolute."""
     bbox, interval = extent
-    minx, miny, maxx, maxy = bbox
-    geometry = {"type": "Polygon", "coordinates": [[[minx, miny], [maxx, miny], [maxx, maxy],
-                                                    [minx, maxy], [minx, miny]]]}
+    geometry = None  # a layer without features covers no place
+    if bbox:
+        minx, miny, maxx, maxy = bbox
+        geometry = {"type": "Polygon", "coordinates": [[[minx, miny], [maxx, miny], [maxx, maxy],
+                                                        [minx, maxy], [minx, miny]]]}
     if interval:
         time = {"interval": list(interval)}
     elif layer.data_date:
@@ -105,7 +107,7 @@ def record(layer, extent) -> dict:
 
 def catalogue_resource(layers, extents: dict) -> dict:
     records = [record(layer, extents[layer.id]) for layer in layers]
-    boxes = [extents[layer.id][0] for layer in layers]
+    boxes = [extents[layer.id][0] for layer in layers if extents[layer.id][0]]
     bbox = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
             max(b[3] for b in boxes)] if boxes else [-180.0, -90.0, 180.0, 90.0]
     return {
@@ -122,7 +124,9 @@ def catalogue_resource(layers, extents: dict) -> dict:
         "extents": {"spatial": {"bbox": bbox,
                                 "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
         "links": [{"type": "application/ld+json", "rel": "alternate",
-                   "title": "DCAT-AP (JSON-LD)", "href": "/ogc/dcat"}],
+                   "title": "DCAT-AP (JSON-LD)", "href": "/ogc/dcat"},
+                  {"type": "text/turtle", "rel": "alternate",
+                   "title": "DCAT-AP (Turtle)", "href": "/ogc/dcat?f=ttl"}],
         "providers": [{"type": "record", "name": PROVIDER, "data": CATALOGUE,
                        "id_field": "id", "title_field": "title", "time_field": "updated",
                        "records": records}],
@@ -190,7 +194,7 @@ class CatalogueProvider(BaseProvider):
             box = [bbox[0], bbox[1], bbox[3], bbox[4]] if len(bbox) == 6 else list(bbox)
             if not all(math.isfinite(v) for v in box):
                 raise ProviderInvalidQueryError(user_msg="bbox values must be finite")
-            found = [r for r in found if _intersects(_record_box(r), box)]
+            found = [r for r in found if r["geometry"] and _intersects(_record_box(r), box)]
         if datetime_:
             start, end = _parse_when(datetime_)
             found = [r for r in found if (iv := _record_interval(r)) and
@@ -252,132 +256,3 @@ def _search_text(rec) -> str:
              p.get("description_en"), p.get("publisher"), p.get("theme"), p.get("source"),
              " ".join(p.get("keywords") or [])]
     return " ".join(str(x) for x in parts if x).lower()
-
-
-# --- DCAT-AP -----------------------------------------------------------------------------------
-
-# EU "frequency" authority table, for the update frequencies layers declare.
-FREQUENCY = {
-    "continuous": "UPDATE_CONT", "daily": "DAILY", "weekly": "WEEKLY", "monthly": "MONTHLY",
-    "quarterly": "QUARTERLY", "annual": "ANNUAL", "yearly": "ANNUAL", "irregular": "IRREG",
-    "never": "NEVER", "unknown": "UNKNOWN",
-}
-EU_FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/"
-EU_FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"
-FILE_TYPES = {"geojson": "GEOJSON", "csv": "CSV", "gpkg": "GPKG"}
-
-
-def dcat_catalog(records: list[dict], base_url: str, metadata: dict) -> dict:
-    """The catalogue as a DCAT-AP 2/3 JSON-LD document; `records` with absolute links."""
-    site = base_url.removesuffix("/ogc")
-    ident = metadata.get("identification", {})
-    provider = metadata.get("provider", {})
-
-    def lang(pl, en):
-        values = [{"@value": pl, "@language": "pl"}]
-        if en and en != pl:
-            values.append({"@value": en, "@language": "en"})
-        return values
-
-    datasets = []
-    for rec in records:
-        p = rec["properties"]
-        links = {link["rel"]: link for link in rec["links"] if link["rel"] != "enclosure"}
-        dataset = {
-            "@id": f"{base_url}/collections/{CATALOGUE}/items/{rec['id']}",
-            "@type": "dcat:Dataset",
-            "dct:identifier": rec["id"],
-            "dct:title": lang(p["title"], p.get("title_en")),
-            "dct:description": lang(p["description"], p.get("description_en")),
-            "dcat:keyword": [{"@value": k, "@language": "pl"} for k in p.get("keywords", [])],
-            "dct:modified": {"@value": p["updated"], "@type": "xsd:dateTime"},
-            "dct:issued": {"@value": p["created"], "@type": "xsd:dateTime"},
-            "dct:language": {"@id": "http://publications.europa.eu/resource/authority/"
-                                    "language/POL"},
-            "dcat:landingPage": {"@id": links["alternate"]["href"]},
-            "dct:spatial": {"@type": "dct:Location",
-                            "dcat:bbox": {"@value": _wkt(rec["geometry"]),
-                                          "@type": "gsp:wktLiteral"}},
-            "dcat:distribution": [],
-        }
-        if p.get("publisher"):
-            dataset["dct:publisher"] = {"@type": "foaf:Agent", "foaf:name": p["publisher"]}
-        if p.get("license"):
-            dataset["dct:license"] = {"@type": "dct:LicenseDocument",
-                                      "rdfs:label": p["license"]}
-        if p.get("rights"):
-            dataset["dct:rights"] = {"@type": "dct:RightsStatement", "rdfs:label": p["rights"]}
-        frequency = FREQUENCY.get((p.get("updateFrequency") or "").lower())
-        if frequency:
-            dataset["dct:accrualPeriodicity"] = {"@id": EU_FREQUENCY + frequency}
-        if p.get("theme"):
-            dataset["dcat:theme"] = {"@type": "skos:Concept", "skos:prefLabel": p["theme"]}
-        interval = _record_interval(rec)
-        if interval:
-            dataset["dct:temporal"] = {"@type": "dct:PeriodOfTime",
-                                       "dcat:startDate": {"@value": interval[0],
-                                                          "@type": "xsd:date"},
-                                       "dcat:endDate": {"@value": interval[1],
-                                                        "@type": "xsd:date"}}
-        if p.get("qualityNotes"):
-            dataset["dqv:hasQualityAnnotation"] = {"@type": "dqv:QualityAnnotation",
-                                                   "oa:bodyValue": p["qualityNotes"]}
-        if p.get("synthetic"):
-            dataset["adms:status"] = "synthetic data (generated, not real)"
-        if "via" in links:
-            dataset["dct:source"] = {"@id": links["via"]["href"]}
-        for link in rec["links"]:
-            if link["rel"] == "enclosure":
-                ext = link["href"].rsplit(".", 1)[-1]
-                dataset["dcat:distribution"].append({
-                    "@type": "dcat:Distribution",
-                    "dct:title": link["title"],
-                    "dcat:accessURL": {"@id": link["href"]},
-                    "dcat:downloadURL": {"@id": link["href"]},
-                    "dcat:mediaType": {"@id": "https://www.iana.org/assignments/media-types/"
-                                              + link["type"]},
-                    "dct:format": {"@id": EU_FILE_TYPE + FILE_TYPES[ext]},
-                    **({"dct:license": dataset["dct:license"]} if "dct:license" in dataset
-                       else {}),
-                })
-        dataset["dcat:distribution"].append({
-            "@type": "dcat:Distribution",
-            "dct:title": "OGC API – Features",
-            "dcat:accessURL": {"@id": links["items"]["href"]},
-            "dcat:accessService": {"@type": "dcat:DataService",
-                                   "dct:title": "OGC API – Features",
-                                   "dcat:endpointURL": {"@id": base_url},
-                                   "dct:conformsTo": {"@id": "http://www.opengis.net/spec/"
-                                                             "ogcapi-features-1/1.0"}},
-            "dcat:mediaType": {"@id": "https://www.iana.org/assignments/media-types/"
-                                      "application/geo+json"},
-        })
-        datasets.append(dataset)
-    title = ident.get("title")
-    description = ident.get("description", {})
-    return {
-        "@context": {
-            "dcat": "http://www.w3.org/ns/dcat#", "dct": "http://purl.org/dc/terms/",
-            "foaf": "http://xmlns.com/foaf/0.1/", "xsd": "http://www.w3.org/2001/XMLSchema#",
-            "gsp": "http://www.opengis.net/ont/geosparql#",
-            "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-            "skos": "http://www.w3.org/2004/02/skos/core#",
-            "dqv": "http://www.w3.org/ns/dqv#", "oa": "http://www.w3.org/ns/oa#",
-            "adms": "http://www.w3.org/ns/adms#",
-        },
-        "@id": f"{base_url}/dcat",
-        "@type": "dcat:Catalog",
-        "dct:title": lang(title if isinstance(title, str) else title.get("pl"),
-                          title if isinstance(title, str) else title.get("en")),
-        "dct:description": lang(description.get("pl", ""), description.get("en", ""))
-        if isinstance(description, dict) else description,
-        "dct:publisher": {"@type": "foaf:Agent", "foaf:name": provider.get("name", "")},
-        "foaf:homepage": {"@id": site + "/data/"},
-        "dct:language": {"@id": "http://publications.europa.eu/resource/authority/language/POL"},
-        "dcat:dataset": datasets,
-    }
-
-
-def _wkt(geometry) -> str:
-    ring = geometry["coordinates"][0]
-    return "POLYGON((" + ", ".join(f"{x} {y}" for x, y in ring) + "))"

@@ -24,7 +24,7 @@ from pygeoapi.api import API, SYSTEM_LOCALE, APIRequest, apply_gzip
 from pygeoapi.formats import F_HTML
 
 from layers import permissions
-from ogc import auth, records, service, tiles, writes
+from ogc import auth, config, records, service, tiles, writes
 from ogc import conformance as conformance_classes
 from ogc import items as layer_items
 
@@ -182,7 +182,14 @@ def openapi(request):
 
 @csrf_exempt
 def collections(request, collection_id=None):
-    return _serve(request, _checked_format(core.describe_collections), collection_id)
+    def no_extent_for_empty_layers(body):
+        # pygeoapi gives every collection a bbox; a layer without features covers no place.
+        resources = _api(request).config["resources"]
+        for collection in body.get("collections", [body]):
+            if resources.get(collection.get("id"), {}).get(config.EMPTY):
+                collection.pop("extent", None)
+    return _edit_json(_serve(request, _checked_format(core.describe_collections),
+                             collection_id), no_extent_for_empty_layers)
 
 
 @csrf_exempt
@@ -361,14 +368,32 @@ def collection_tile(request, collection_id, tms, z, y, x):
 
 @csrf_exempt
 def dcat(request):
-    def handler(api, api_request):
-        headers = api_request.get_response_headers(SYSTEM_LOCALE, **api.api_headers)
-        resource = api.config["resources"][records.CATALOGUE]
-        body = records.dcat_catalog(resource["providers"][0]["records"], api.base_url,
-                                    api.config["metadata"])
-        headers["Content-Type"] = "application/ld+json"
-        return headers, HTTPStatus.OK, json.dumps(body, ensure_ascii=False)
-    return _serve(request, handler)
+    """The catalogue as DCAT-AP, JSON-LD or Turtle (`?f=jsonld|ttl`, else Accept). The same for
+    everyone: public layers only, IRIs on PUBLIC_BASE_URL."""
+    if request.method == "OPTIONS":
+        return _options(READ)
+    if request.method not in READ:
+        return _not_allowed(READ, request.method)
+    # rdflib is loaded by the workers that serve this, not by every one serving /ogc.
+    from ogc import dcat as dcat_ap
+
+    try:
+        fmt = dcat_ap.negotiate(request)
+    except dcat_ap.FormatError as exc:
+        code = "InvalidParameterValue" if exc.status == HTTPStatus.BAD_REQUEST else \
+            "NotAcceptable"
+        response = _error(exc.status, code, str(exc))
+        response["Vary"] = "Accept"
+        return response
+    try:
+        body = dcat_ap.document(fmt)
+    except Exception:
+        LOGGER.exception("DCAT catalogue failed: %s", request.get_full_path())
+        return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "NoApplicableCode",
+                      "internal error (logged on the server)")
+    response = HttpResponse(body, content_type=dcat_ap.MEDIA_TYPES[fmt])
+    response["Vary"] = "Accept"
+    return response
 
 
 def not_found(request):

@@ -28,8 +28,6 @@ DEFAULTS = {
     # WSGI environ key holding the client address. Behind a reverse proxy set it to the header
     # the proxy overwrites (e.g. "HTTP_X_REAL_IP"); never to one a client can forge.
     "REPORTS_CLIENT_IP_KEY": "REMOTE_ADDR",
-    # Prefix of the links in update emails, e.g. "https://sdi.kielce.eu".
-    "REPORTS_SITE_URL": "",
     "REPORTS_FROM_EMAIL": None,  # None: settings.DEFAULT_FROM_EMAIL
 }
 

@@ -11,7 +11,8 @@ from reports.models import Category
 CATEGORY_FIELDS = ("name_pl", "name_en", "description_pl", "description_en", "questions",
                    "photo_required", "duplicate_radius_m", "trusted", "active", "order")
 LAYER_FIELDS = ("title_pl", "title_en", "description_pl", "description_en", "publisher",
-                "licence", "attribution", "quality_notes", "quality_notes_en", "keywords", "theme",
+                "publisher_type", "licence", "attribution", "quality_notes", "quality_notes_en",
+                "keywords", "theme",
                 "update_frequency")
 
 

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def _link(report: Report) -> str:
-    return f"{conf.get('REPORTS_SITE_URL')}{reverse('reports:detail', args=[report.pk])}"
+    # A mail outlives the request that sent it: the site's public address, not that request's.
+    return f"{settings.PUBLIC_BASE_URL}{reverse('reports:detail', args=[report.pk])}"
 
 
 def _send(report_id: int, template: str, recipients: str, **extra) -> None:

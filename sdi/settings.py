@@ -29,6 +29,10 @@ if SECRET_KEY == DEV_SECRET_KEY and not DEBUG and any(
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_ALLOWED_HOSTS names a "
                                "public host (the built-in key is for local development only)")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# The site's public address (scheme, host, port; no trailing slash), for what outlives a request
+# and must not depend on the host a request came in by: the IRIs of the DCAT-AP catalogue that
+# national portals harvest, links in mails. `make run`'s address by default.
+PUBLIC_BASE_URL = (os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -103,6 +103,9 @@ def test_submit_moderate_publish_and_update_status(client, moderator, commit, ma
         assert act(client, report, "publish").status_code == 302
     report.refresh_from_db()
     assert report.state == "published" and report.published_at is not None
+    # The mail links to the site's public address (PUBLIC_BASE_URL), not to a relative path.
+    from django.conf import settings
+    assert f"{settings.PUBLIC_BASE_URL}/reports/{report.pk}/" in mailoutbox[-1].body
     client.logout()
 
     page = client.get(f"/reports/{report.pk}/").content.decode()
