@@ -44,7 +44,7 @@ def _send(report_id: int, template: str, recipients: str, **extra) -> None:
         context = {"report": report, "link": _link(report), "event": last, **extra}
         if recipients == "reporter":
             # The private link goes to the reporter alone, never to supporters.
-            context["follow_link"] = f"{conf.get('REPORTS_SITE_URL')}{follow.path(report.pk)}"
+            context["follow_link"] = f"{settings.PUBLIC_BASE_URL}{follow.path(report.pk)}"
         subject = " ".join(render_to_string(f"reports/email/{template}_subject.txt",
                                             context).split())
         body = render_to_string(f"reports/email/{template}.txt", context)

@@ -247,7 +247,7 @@ def test_a_follow_link_cannot_be_made_for_another_report(client):
 
 def test_the_confirmation_email_carries_the_private_link_to_the_reporter_only(
         client, mailoutbox, django_capture_on_commit_callbacks, settings):
-    settings.REPORTS_SITE_URL = "https://sdi.example.org"
+    settings.PUBLIC_BASE_URL = "https://sdi.example.org"
     category = testing.category(trusted=True)
     with django_capture_on_commit_callbacks(execute=True):
         client.post("/reports/new/", data(category))
