@@ -21,6 +21,7 @@ class Job(models.Model):
         CANCELLED = "cancelled", _("cancelled")
 
     FINISHED = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+    UNFINISHED = (State.QUEUED, State.RUNNING)
 
     kind = models.CharField(_("kind"), max_length=100, db_index=True)
     state = models.CharField(_("state"), max_length=10, choices=State.choices,

@@ -316,7 +316,7 @@ def running(job: Job, *, procrastinate_id: int | None = None,
                 progress.fail(Job.State.FAILED, message if job.attempts <= 1 else
                               f"failed after {job.attempts} attempts: {message}")
             log.warning("job %s (%s) attempt %s failed: %s", job.pk, job.kind, job.attempts,
-                        message, exc_info=not isinstance(exc, (JobError, *errors)))
+                        message)  # procrastinate logs the traceback itself
             raise
     finally:
         progress.close()

@@ -23,14 +23,14 @@ from django.utils import timezone
 from procrastinate import jobs as procrastinate_jobs
 from procrastinate import manager
 from procrastinate.contrib.django.django_connector import DjangoConnector
-from procrastinate.contrib.django.models import ProcrastinateJob
+from procrastinate.contrib.django.models import ProcrastinateJob, ProcrastinateWorker
 
 from jobs.models import Job
 from jobs.service import KINDS
 
 log = logging.getLogger("sdi.jobs")
 
-UNFINISHED = (Job.State.QUEUED, Job.State.RUNNING)
+UNFINISHED = Job.UNFINISHED
 ENDED = ("succeeded", "failed", "cancelled", "aborted")
 
 
@@ -109,3 +109,10 @@ def _settle_orphans(job_ids: list[int] | None) -> list[int]:
         if done:
             settled.append(job.pk)
     return settled
+
+
+def live_workers(seconds: float | None = None) -> int:
+    """Workers that sent a heartbeat within `seconds` (JOBS_STALLED_SECONDS)."""
+    seconds = settings.JOBS_STALLED_SECONDS if seconds is None else seconds
+    cutoff = timezone.now() - datetime.timedelta(seconds=seconds)
+    return ProcrastinateWorker.objects.filter(last_heartbeat__gte=cutoff).count()

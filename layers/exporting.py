@@ -222,19 +222,24 @@ def export_dir() -> Path:
                 or Path(settings.MEDIA_ROOT) / "exports")
 
 
-def gpkg_file(layer: Layer) -> Path:
+def gpkg_path(layer: Layer) -> Path:
+    """Where the GeoPackage of the layer's current version is cached (it may not be yet)."""
+    return export_dir() / f"{layer.slug}-{layer.pk}-v{layer.version}.gpkg"
+
+
+def gpkg_file(layer: Layer, on_rows=None) -> Path:
     """The layer's GeoPackage for its current version, built once and reused until the layer
     changes (its version is in the name)."""
     folder = export_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{layer.slug}-{layer.pk}-v{layer.version}.gpkg"
+    path = gpkg_path(layer)
     if path.exists():
         return path
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{layer.slug}-", suffix=".gpkg")
     os.close(fd)
     os.unlink(tmp)  # GDAL creates the file itself
     try:
-        write_gpkg(layer, Path(tmp))
+        write_gpkg(layer, Path(tmp), on_rows=on_rows)
         os.replace(tmp, path)  # atomic: a concurrent download sees the old or the whole file
     finally:
         if os.path.exists(tmp):

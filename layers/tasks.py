@@ -16,7 +16,8 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from jobs import JobError, task
+from jobs import JobError, submit, task
+from jobs.models import Job
 from layers import csvfile, exporting
 from layers.lifecycle import purge_deleted_layers
 from layers.models import Layer
@@ -78,6 +79,32 @@ def export_layer(job, progress):
             "links": {"download": f"/api/layers/{layer.slug}/exports/{job.pk}/file",
                       "layer": f"/api/layers/{layer.slug}/",
                       "licence": f"/data/{layer.slug}.licence.txt"}}
+
+
+GPKG_DOWNLOAD_KIND = "layers.gpkg_download"
+
+
+def prepare_gpkg_download(layer: Layer) -> None:
+    """Queue the build of /data/<layer>.gpkg for the layer's current version, unless one is
+    already queued or running."""
+    waiting = Job.objects.filter(kind=GPKG_DOWNLOAD_KIND, state__in=Job.UNFINISHED,
+                                 payload__layer=layer.pk, payload__version=layer.version)
+    if not waiting.exists():
+        submit(GPKG_DOWNLOAD_KIND, {"layer": layer.pk, "slug": layer.slug,
+                                    "version": layer.version}, concerns=layer, label=layer.slug)
+
+
+@task(GPKG_DOWNLOAD_KIND)
+def build_gpkg_download(job, progress):
+    layer = Layer.objects.filter(pk=job.payload["layer"]).first()
+    if layer is None:
+        raise JobError(f"layer {job.payload['slug']!r} was deleted before its GeoPackage was "
+                       "built")
+    total = layer.features.count()
+    progress.update("features", 0, total, force=True)
+    exporting.gpkg_file(layer, on_rows=lambda n: progress.advance("features", n))
+    return {"layer": layer.slug, "version": layer.version, "features": total,
+            "links": {"download": f"/data/{layer.slug}.gpkg"}}
 
 
 @task("layers.purge_exports", periodic="20 3 * * *")

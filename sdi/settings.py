@@ -208,6 +208,9 @@ PROCRASTINATE_WORKER_DEFAULTS = {
 }
 # Exports to files (POST /api/layers/<slug>/exports/) are kept this many days.
 EXPORT_KEEP_DAYS = int(os.environ.get("EXPORT_KEEP_DAYS", "7"))
+# /data/<layer>.gpkg of a larger layer is built by a job (503 + Retry-After until it is ready)
+# rather than within the request (about 15 s per 200,000 points on a small server).
+EXPORT_GPKG_SYNC_MAX_FEATURES = int(os.environ.get("EXPORT_GPKG_SYNC_MAX_FEATURES", "200000"))
 
 # Basemap for every map (portal and admin). Empty = no basemap: tests and offline use.
 BASEMAP_URL = os.environ.get("BASEMAP_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
