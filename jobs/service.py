@@ -333,8 +333,8 @@ def task(name: str, *, errors: tuple = (), retry=None, retry_stalled: bool = Fal
         "queued" again with the last error.
     retry_stalled: queue the job again when its worker dies mid-run, instead of failing it
         (for idempotent work such as mail).
-    periodic: a cron schedule (5 fields, or 6 with seconds first... as procrastinate reads it):
-        the worker runs the kind on that schedule, each run recorded as a Job without a user.
+    periodic: a cron schedule, in UTC (5 fields, or 6 with seconds last): the worker runs the
+        kind on that schedule, each run recorded as a Job without a user.
     """
     def decorate(func):
         def run(context, job_id: int | None = None, timestamp: int | None = None):
@@ -342,7 +342,7 @@ def task(name: str, *, errors: tuple = (), retry=None, retry_stalled: bool = Fal
                 scheduled = datetime.datetime.fromtimestamp(timestamp or time.time(), datetime.UTC)
                 job = Job.objects.create(kind=name, payload={"scheduled": scheduled.isoformat()},
                                          procrastinate_id=context.job.id,
-                                         concerns_label="periodic")
+                                         concerns_label="scheduled run")
             else:
                 job = Job.objects.filter(pk=job_id).first()
                 if job is None:
@@ -365,7 +365,7 @@ def task(name: str, *, errors: tuple = (), retry=None, retry_stalled: bool = Fal
                 return None
             except JobCancelled as exc:
                 raise procrastinate_exceptions.JobAborted(str(exc)) from exc
-            return {"job": job.pk, "state": job.state}
+            return {"job": job.pk, "state": str(job.state)}
 
         run.__name__ = run.__qualname__ = func.__name__
         run.__module__ = func.__module__
