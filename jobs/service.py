@@ -165,7 +165,8 @@ class Progress:
     and, at the end, its result. Writes go through a connection of their own, at most every
     JOBS_PROGRESS_SECONDS (a new stage is written at once)."""
 
-    def __init__(self, job: Job, *, should_abort: Callable[[], AbortReason | None] = None):
+    def __init__(self, job: Job, *,
+                 should_abort: Callable[[], AbortReason | None] | None = None):
         self.job = job
         self.result = None
         self.state = dict(job.progress or {})
@@ -217,7 +218,10 @@ class Progress:
         row = self._execute(f"UPDATE {JOBS_TABLE} SET progress = %s, updated_at = now() "
                             "WHERE id = %s AND state = 'running' RETURNING cancel_requested",
                             [json.dumps(self.state), self.job.pk])
-        if row is None or row[0]:
+        if row is None:
+            raise JobSettled(f"job {self.job.pk} was settled while it ran (taken for stalled); "
+                             "its writes are rolled back")
+        if row[0]:
             raise JobCancelled("cancelled while running; nothing it wrote was kept")
         reason = self._should_abort() if self._should_abort else None
         if reason is not None:

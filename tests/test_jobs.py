@@ -241,6 +241,21 @@ def test_a_cancelled_running_job_stops_at_its_next_progress_update_and_keeps_not
     assert committed_layer.features.count() == 0
 
 
+def test_a_job_settled_while_it_runs_keeps_nothing_and_its_record(committed_layer, settings):
+    """A worker taken for dead (its heartbeat late) that was in fact alive must not commit."""
+    settings.JOBS_PROGRESS_SECONDS = 0
+    job = Job.objects.create(kind="test.slow_write", payload={})
+    with pytest.raises(jobs.service.JobSettled), jobs.running(job) as progress:
+        Feature.objects.create(layer=committed_layer, geom="POINT(20.6 50.85)", properties={})
+        with committed() as cur:
+            cur.execute("UPDATE jobs_job SET state = 'failed', error = 'interrupted' "
+                        "WHERE id = %s", [job.pk])
+        progress.update("written", 1, 2)
+    job.refresh_from_db()
+    assert (job.state, job.error) == ("failed", "interrupted")
+    assert committed_layer.features.count() == 0
+
+
 def test_a_job_no_longer_queued_does_not_run(committed_layer):
     job = Job.objects.create(kind="test.slow_write", payload={}, state="cancelled")
     ran = []
