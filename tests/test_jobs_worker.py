@@ -6,6 +6,7 @@ cancelling, a shutdown, mail retried until delivered, the periodic schedule runn
 Everything here is committed (the workers and gunicorn are other processes) and removed again.
 """
 
+import io
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from email.header import decode_header, make_header
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
 from procrastinate.contrib.django.models import ProcrastinateJob, ProcrastinatePeriodicDefer
 
 import jobs
@@ -25,7 +27,7 @@ from layers import exporting
 from layers.models import Layer
 from tests import jobs_tasks  # noqa: F401 - the test kinds
 from tests.live_users import committed, live_user
-from tests.servers import live_gunicorn
+from tests.servers import ROOT, live_gunicorn
 from tests.workers import WORKER_ENV, live_worker, smtp_server
 
 BIG = 100_000  # points in the layer exported through a job
@@ -34,6 +36,7 @@ STALLED = float(WORKER_ENV["JOBS_STALLED_SECONDS"])
 
 @pytest.fixture(scope="module")
 def unblocked(django_db_blocker, kielce):
+    (ROOT / "var" / "test-jobs-worker.log").write_text("")  # this run's workers append to it
     with django_db_blocker.unblock():
         yield
         # What the workers left in the queue's own tables.
@@ -310,6 +313,7 @@ def test_mail_is_retried_after_a_failing_server_then_delivered_or_reported(peopl
         server.failures += 10  # from now on the server refuses everything
         doomed = jobs.send_mail_later("Nie dojdzie", "…", ["ktos@example.org"])
         given_up = wait_for(lambda: finished(doomed.pk))
+        call_command("jobs_health", stdout=io.StringIO())  # a worker is alive: no error
         # The worker defers its periodic upkeep (here: settling stalled jobs) as scheduled.
         defers = ProcrastinatePeriodicDefer.objects.filter(
             task_name="jobs.settle_stalled", defer_timestamp__gte=int(started) - 1)
@@ -325,3 +329,10 @@ def test_mail_is_retried_after_a_failing_server_then_delivered_or_reported(peopl
     assert given_up.error == ("failed after 3 attempts: the mail server refused the message: "
                               "451 4.3.0 try again later")
     Job.objects.filter(pk__in=[job.pk, doomed.pk]).delete()
+
+
+def test_the_health_command_fails_without_a_live_worker(unblocked, settings):
+    settings.JOBS_STALLED_SECONDS = STALLED  # the killed workers above have been silent longer
+    time.sleep(STALLED)
+    with pytest.raises(CommandError, match="no worker has sent a heartbeat in the last"):
+        call_command("jobs_health", stdout=io.StringIO())
