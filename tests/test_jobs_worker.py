@@ -9,14 +9,17 @@ Everything here is committed (the workers and gunicorn are other processes) and 
 import io
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import time
 import urllib.error
 import urllib.request
 from email.header import decode_header, make_header
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from procrastinate.contrib.django.models import ProcrastinateJob, ProcrastinatePeriodicDefer
@@ -25,6 +28,7 @@ import jobs
 from jobs.models import Job
 from layers import exporting
 from layers.models import Layer
+from layers.tasks import EXPORT_FOLDER
 from tests import jobs_tasks  # noqa: F401 - the test kinds
 from tests.live_users import committed, live_user
 from tests.servers import ROOT, live_gunicorn
@@ -76,10 +80,16 @@ def big_layer(unblocked):
                                                           50.8 + (g / 1000) / 1000.0), 4326),
                               jsonb_build_object('name', 'p' || g, 'count', g), 1, now(), now()
                        FROM generate_series(1, %s) g""", [layer.pk, BIG])
+    # Ids start again in each run's test database: no file of an earlier run may stand in.
+    exporting.gpkg_path(layer).unlink(missing_ok=True)
     yield layer
+    exporting.gpkg_path(layer).unlink(missing_ok=True)
+    for job in Job.objects.filter(kind="layers.export", payload__layer=layer.pk):
+        shutil.rmtree(Path(django_settings.MEDIA_ROOT) / EXPORT_FOLDER / str(job.pk),
+                      ignore_errors=True)
     with committed() as cur:
         cur.execute("DELETE FROM layers_feature WHERE layer_id = %s", [layer.pk])
-    Job.objects.filter(kind="layers.export").delete()
+    Job.objects.filter(kind__startswith="layers.").delete()
     Layer.all_objects.filter(pk=layer.pk).delete()
 
 
@@ -191,8 +201,6 @@ def test_data_gpkg_of_a_large_layer_is_built_by_a_job_then_served(jobs_url, big_
     (tmp_path / "jobs-big.gpkg").write_bytes(data)
     with sqlite3.connect(tmp_path / "jobs-big.gpkg") as gpkg:
         assert gpkg.execute('SELECT count(*) FROM "jobs-big"').fetchone()[0] == BIG
-    exporting.gpkg_path(big_layer).unlink()
-    Job.objects.filter(pk=built.pk).delete()
 
 
 def test_failures_are_recorded_precisely_and_write_nothing(jobs_url, people, slow_layer):

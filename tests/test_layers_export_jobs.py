@@ -86,16 +86,16 @@ def test_rights_hidden_layers_are_404_before_anyone_is_asked_to_log_in(users, la
 
 
 @pytest.fixture
-def finished_export(users, layers_):
+def finished_export(users, layers_, settings, tmp_path):
     """A finished export of the public layer by the plain user, with its file in storage."""
+    settings.MEDIA_ROOT = tmp_path
     layer = layers_["public"]
     job = Job.objects.create(kind="layers.export", user=users["user"], state="succeeded",
                              payload={"layer": layer.pk, "slug": layer.slug, "format": "geojson"},
                              result={"filename": "exp-public.geojson"})
-    name = default_storage.save(export_name(job.pk, "exp-public.geojson"),
-                                ContentFile(b'{"type": "FeatureCollection", "features": []}'))
+    default_storage.save(export_name(job.pk, "exp-public.geojson"),
+                         ContentFile(b'{"type": "FeatureCollection", "features": []}'))
     yield job, layer
-    default_storage.delete(name)
 
 
 def test_the_file_is_for_who_asked_and_staff(users, finished_export):
@@ -139,7 +139,8 @@ def test_unfinished_and_expired_exports(users, finished_export):
 
 
 def test_data_gpkg_of_a_large_layer_is_prepared_by_a_job_meanwhile_503(client, users, layers_,
-                                                                        settings):
+                                                                        settings, tmp_path):
+    settings.EXPORT_CACHE_DIR = tmp_path  # not a GeoPackage cached by an earlier run
     settings.EXPORT_GPKG_SYNC_MAX_FEATURES = 1
     for _ in range(2):
         response = client.get("/data/exp-public.gpkg")
