@@ -29,11 +29,10 @@ load: migrate
 	$(PY) manage.py load_reports_config $(CITY)
 	$(PY) manage.py compute_indicators
 
+# gunicorn and one job worker (jobs); Ctrl-C stops both (scripts/serve.sh).
 run: load
-	@echo "City SDI on http://127.0.0.1:$(PORT)/  (admin: /admin/, OGC API: /ogc/)"
-	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} \
-	  .venv/bin/gunicorn sdi.wsgi:application --bind 127.0.0.1:$(PORT) \
-	  --workers $${WEB_WORKERS:-3} --access-logfile - --timeout 60 --no-control-socket
+	@echo "City SDI on http://127.0.0.1:$(PORT)/  (admin: /admin/, OGC API: /ogc/, jobs: /api/jobs/<id>/)"
+	PORT=$(PORT) PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} scripts/serve.sh
 
 test: db
 	@# No basemap in tests: nothing may leave 127.0.0.1.

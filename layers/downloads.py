@@ -1,10 +1,15 @@
 """Downloads at /data/<layer>.geojson | .csv | .gpkg, and /data/<layer>.licence.txt. The CSV
 comes in two forms (layers.csvfile): plain, and with `?excel=1` the one for Excel in Polish.
 
+GeoJSON and CSV stream as they are read. A GeoPackage is built to a file once per layer version;
+a large layer's (over EXPORT_GPKG_SYNC_MAX_FEATURES) would take longer than a request may, so it
+is built by a job instead, and until it is ready the answer is 503 with Retry-After.
+
 Public layers for everybody; staff-only layers for staff (anyone else gets the same 404 as for
 an unknown layer). The ETag is the layer version, so a client (or a cache) revalidates for free.
 """
 
+from django.conf import settings
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified, StreamingHttpResponse
 from django.views.decorators.http import require_safe
 
@@ -62,8 +67,28 @@ def download(request, slug: str, fmt: str):
             exporting.csv_chunks(layer, request.GET.get("geometry", "wkt"), form),
             content_type=TYPES[fmt])
     elif fmt == "gpkg":
+        if not exporting.gpkg_path(layer).exists():
+            count = layer.features.count()
+            if count > settings.EXPORT_GPKG_SYNC_MAX_FEATURES:
+                return _being_prepared(layer, count)
         response = FileResponse(open(exporting.gpkg_file(layer), "rb"),  # noqa: SIM115
                                 content_type=TYPES[fmt])
     else:
         response = HttpResponse(exporting.licence_text(layer), content_type=TYPES[fmt])
     return _headers(response, layer, fmt, request, form)
+
+
+def _being_prepared(layer: Layer, count: int) -> HttpResponse:
+    # Imported here: the job queue is not needed to serve every other download.
+    from layers.tasks import prepare_gpkg_download
+
+    prepare_gpkg_download(layer)
+    response = HttpResponse(
+        f"Plik GeoPackage warstwy {layer.slug} ({count} obiektów) jest przygotowywany; spróbuj "
+        f"ponownie za minutę. Od razu: /data/{layer.slug}.geojson lub .csv.\n"
+        f"The GeoPackage of layer {layer.slug} ({count} features) is being prepared; try again "
+        f"in a minute. Right away: /data/{layer.slug}.geojson or .csv.\n",
+        status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = "30"
+    response["Cache-Control"] = "no-store"
+    return response

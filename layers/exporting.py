@@ -64,8 +64,9 @@ def licence_text(layer: Layer) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _rows(sql: str, params: list, chunk: int = CHUNK):
-    """Rows of `sql` from a server-side cursor, `chunk` at a time."""
+def _rows(sql: str, params: list, chunk: int = CHUNK, on_rows=None):
+    """Rows of `sql` from a server-side cursor, `chunk` at a time; `on_rows(n)` is told how many
+    each batch held (an export job's progress)."""
     with connection.chunked_cursor() as cur:
         cur.itersize = chunk
         cur.execute(sql, params)
@@ -73,6 +74,8 @@ def _rows(sql: str, params: list, chunk: int = CHUNK):
             rows = cur.fetchmany(chunk)
             if not rows:
                 return
+            if on_rows is not None:
+                on_rows(len(rows))
             yield rows
 
 
@@ -88,7 +91,7 @@ def _buffered(pieces, size: int = BUFFER):
         yield "".join(out).encode()
 
 
-def geojson_chunks(layer: Layer):
+def geojson_chunks(layer: Layer, on_rows=None):
     """The layer as one GeoJSON FeatureCollection, in byte chunks."""
     def pieces():
         head = {"type": "FeatureCollection", "name": layer.slug, **{
@@ -96,7 +99,8 @@ def geojson_chunks(layer: Layer):
         yield json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [\n'
         first = True
         for rows in _rows(f"SELECT id, ST_AsGeoJSON(geom, {DECIMALS}), properties::text "
-                          f"FROM {FEATURES} WHERE layer_id = %s ORDER BY id", [layer.pk]):
+                          f"FROM {FEATURES} WHERE layer_id = %s ORDER BY id", [layer.pk],
+                          on_rows=on_rows):
             for fid, geom, props in rows:
                 sep = "" if first else ",\n"
                 first = False
@@ -119,7 +123,8 @@ def check_csv_geometry(layer: Layer, geometry: str) -> None:
                           f"{layer.geometry_type}: use geometry=wkt")
 
 
-def csv_chunks(layer: Layer, geometry: str = "wkt", form: csvfile.Form = csvfile.PLAIN):
+def csv_chunks(layer: Layer, geometry: str = "wkt", form: csvfile.Form = csvfile.PLAIN,
+               on_rows=None):
     """The layer as CSV in `form` (layers.csvfile): id, one column per schema field, then WKT
     (or lon/lat for points)."""
     check_csv_geometry(layer, geometry)
@@ -131,8 +136,8 @@ def csv_chunks(layer: Layer, geometry: str = "wkt", form: csvfile.Form = csvfile
            "WHERE layer_id = %s ORDER BY id")
     # Decimal properties come as text; their column numbers tell the writer they are figures.
     numeric = [1 + i for i, f in enumerate(layer.fields) if f.get("type") == "decimal"]
-    return _buffered(csvfile.lines(csv_columns(layer, geometry), _rows(sql, [*names, layer.pk]),
-                                   form, numeric))
+    return _buffered(csvfile.lines(csv_columns(layer, geometry),
+                                   _rows(sql, [*names, layer.pk], on_rows=on_rows), form, numeric))
 
 
 # --- GeoPackage -----------------------------------------------------------------------------
@@ -167,7 +172,7 @@ def _column(ftype: str, values: list) -> tuple:
     return np.array(values, dtype=object), None
 
 
-def write_gpkg(layer: Layer, path: Path) -> int:
+def write_gpkg(layer: Layer, path: Path, on_rows=None) -> int:
     """Write the layer to a new GeoPackage at `path`, in batches; returns the feature count."""
     import numpy as np
     import pyogrio.raw
@@ -181,7 +186,7 @@ def write_gpkg(layer: Layer, path: Path) -> int:
     description = licence_text(layer).replace("\n", " | ").strip(" |")
     count = 0
     geometry_type = "Unknown" if layer.geometry_type == "Geometry" else layer.geometry_type
-    for rows in _rows(sql, [*names, layer.pk], chunk=GPKG_BATCH):
+    for rows in _rows(sql, [*names, layer.pk], chunk=GPKG_BATCH, on_rows=on_rows):
         columns = list(zip(*rows, strict=True))
         ids = np.array(columns[0], dtype=np.int64)
         geoms = np.array([bytes(g) for g in columns[1]], dtype=object)
@@ -217,19 +222,24 @@ def export_dir() -> Path:
                 or Path(settings.MEDIA_ROOT) / "exports")
 
 
-def gpkg_file(layer: Layer) -> Path:
+def gpkg_path(layer: Layer) -> Path:
+    """Where the GeoPackage of the layer's current version is cached (it may not be yet)."""
+    return export_dir() / f"{layer.slug}-{layer.pk}-v{layer.version}.gpkg"
+
+
+def gpkg_file(layer: Layer, on_rows=None) -> Path:
     """The layer's GeoPackage for its current version, built once and reused until the layer
     changes (its version is in the name)."""
     folder = export_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{layer.slug}-{layer.pk}-v{layer.version}.gpkg"
+    path = gpkg_path(layer)
     if path.exists():
         return path
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{layer.slug}-", suffix=".gpkg")
     os.close(fd)
     os.unlink(tmp)  # GDAL creates the file itself
     try:
-        write_gpkg(layer, Path(tmp))
+        write_gpkg(layer, Path(tmp), on_rows=on_rows)
         os.replace(tmp, path)  # atomic: a concurrent download sees the old or the whole file
     finally:
         if os.path.exists(tmp):

@@ -5,6 +5,10 @@ from pathlib import Path
 
 import dj_database_url
 
+from sdi.dbdriver import keep_django_on_psycopg2
+
+keep_django_on_psycopg2()  # before anything imports Django's PostgreSQL backend
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -49,6 +53,9 @@ INSTALLED_APPS = [
     "leaflet",
     "corsheaders",
     "csp",
+    # The job queue (procrastinate on this database) before the apps that declare tasks.
+    "procrastinate.contrib.django",
+    "jobs",
     "ops",
     "layers",
     "tiles",
@@ -208,6 +215,31 @@ LAYER_IMPORT_ZIP_MAX_RATIO = int(os.environ.get("LAYER_IMPORT_ZIP_MAX_RATIO", "2
 # GDAL reads each imported file in a child process (layers.gdal_sandbox), stopped after this.
 LAYER_IMPORT_READ_TIMEOUT = int(os.environ.get("LAYER_IMPORT_READ_TIMEOUT", "300"))
 
+# Long work as jobs (jobs app: procrastinate on the same database; `manage.py procrastinate
+# worker` runs them). A job whose worker has sent no heartbeat for JOBS_STALLED_SECONDS is
+# recorded as failed; progress is written at most every JOBS_PROGRESS_SECONDS.
+JOBS_STALLED_SECONDS = float(os.environ.get("JOBS_STALLED_SECONDS", "60"))
+JOBS_SETTLE_EVERY_SECONDS = max(1, min(30, int(JOBS_STALLED_SECONDS // 2)))
+JOBS_PROGRESS_SECONDS = float(os.environ.get("JOBS_PROGRESS_SECONDS", "1"))
+JOBS_KEEP_DAYS = int(os.environ.get("JOBS_KEEP_DAYS", "90"))
+JOBS_MAIL_ATTEMPTS = int(os.environ.get("JOBS_MAIL_ATTEMPTS", "8"))
+JOBS_MAIL_RETRY_SECONDS = float(os.environ.get("JOBS_MAIL_RETRY_SECONDS", "60"))
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "concurrency": int(os.environ.get("JOBS_WORKER_CONCURRENCY", "2")),
+    "update_heartbeat_interval": max(0.5, JOBS_STALLED_SECONDS / 6),
+    "stalled_worker_timeout": JOBS_STALLED_SECONDS,
+    # On SIGTERM/SIGINT running jobs get this long to finish, then stop at their next progress
+    # update (rolled back, recorded as interrupted).
+    "shutdown_graceful_timeout": float(os.environ.get("JOBS_SHUTDOWN_SECONDS", "20")),
+    # Our Job records keep the history; procrastinate's rows of succeeded jobs are not needed.
+    "delete_jobs": "successful",
+}
+# Exports to files (POST /api/layers/<slug>/exports/) are kept this many days.
+EXPORT_KEEP_DAYS = int(os.environ.get("EXPORT_KEEP_DAYS", "7"))
+# /data/<layer>.gpkg of a larger layer is built by a job (503 + Retry-After until it is ready)
+# rather than within the request (about 15 s per 200,000 points on a small server).
+EXPORT_GPKG_SYNC_MAX_FEATURES = int(os.environ.get("EXPORT_GPKG_SYNC_MAX_FEATURES", "200000"))
+
 # Basemap for every map (portal and admin). Empty = no basemap: tests and offline use.
 BASEMAP_URL = os.environ.get("BASEMAP_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 BASEMAP_ATTRIBUTION = os.environ.get(
@@ -280,6 +312,8 @@ LOGGING = {
             "ACCESS_LOG_LEVEL", "INFO" if os.environ.get("LOG_FORMAT") == "json" else "WARNING")},
         "sdi": {"level": os.environ.get("SDI_LOG_LEVEL", "INFO")},
         "pygeoapi": {"level": os.environ.get("PYGEOAPI_LOG_LEVEL", "ERROR")},
+        # The worker's job start/end lines (INFO); failures are logged by sdi.jobs as well.
+        "procrastinate": {"level": os.environ.get("JOBS_LOG_LEVEL", "WARNING")},
         # pygeoapi logs every client error (4xx) at ERROR with a traceback; ogc.views logs
         # the real server errors itself.
         "pygeoapi.api": {"level": os.environ.get("PYGEOAPI_LOG_LEVEL", "CRITICAL")},

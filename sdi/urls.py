@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("layers.api_urls")),
     path("api/", include("indicators.api_urls")),
+    path("api/", include("jobs.urls")),
     # Downloads before the portal's catch-all: /data/<layer>.geojson|.csv|.gpkg
     path("data/", include("layers.download_urls")),
     path("ogc", include("ogc.urls")),
