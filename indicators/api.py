@@ -15,7 +15,6 @@ from django.http import HttpResponse
 from rest_framework import status
 from rest_framework.exceptions import NotFound as HttpNotFound
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,6 +32,7 @@ from indicators import (
 from indicators.methods import MethodError
 from indicators.models import Discrepancy, Indicator, IndicatorValue
 from layers.models import Layer
+from sdi.input_guard import FormParser, JSONParser, MultiPartParser
 
 MAX_ROWS = 50_000
 

@@ -23,7 +23,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotAuthenticated, ParseError, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,6 +32,7 @@ from layers import editing, history, importing, lifecycle, permissions
 from layers.models import Feature, FeatureHistory, ImportRun, Layer
 from layers.schema import CoercionError, coerce, validate_schema
 from layers.schema_changes import SchemaChangeError, change_schema
+from sdi.input_guard import FormParser, JSONParser, MultiPartParser
 
 GEOJSON_DECIMALS = 7
 RESERVED_PARAMS = {"page", "page_size", "in_bbox", "format"}

@@ -3,15 +3,44 @@
 A schema is `{"fields": [{"name": "OBWOD", "type": "integer", "required": true}, ...]}`.
 Types: string, integer, decimal, boolean, date. Validation returns readable messages naming the
 field, the value and the reason, so every write path can report them as they are.
+
+Each type also has a range: what every store and writer of a value can hold. Text holds no NUL
+(PostgreSQL refuses it); an integer is a 64-bit one (bigint, the GeoPackage INTEGER, numpy's
+int64); a decimal is a finite double (GeoPackage REAL, JSON). A value outside it is refused where
+it is written, on every channel, rather than accepted and then breaking every download.
 """
 
 import datetime
+import math
 from decimal import Decimal, InvalidOperation
 
 FIELD_TYPES = ("string", "integer", "decimal", "boolean", "date")
+INTEGER_MIN, INTEGER_MAX = -2**63, 2**63 - 1
+
+
+def range_problem(ftype: str, value) -> str | None:
+    """Why a value already of type `ftype` cannot be kept, or None."""
+    if ftype == "string":
+        if "\x00" in value:
+            return "contains a NUL character, which text cannot hold"
+    elif ftype == "integer":
+        if not INTEGER_MIN <= value <= INTEGER_MAX:
+            return f"out of range for an integer ({INTEGER_MIN} to {INTEGER_MAX})"
+    elif ftype == "decimal":
+        try:
+            finite = math.isfinite(float(value))
+        except (OverflowError, ValueError):
+            finite = False
+        if not finite:
+            return "out of range for a decimal (a finite number up to ±1.8e308)"
+    return None
 
 
 def _check_type(ftype: str, value) -> str | None:
+    return _type_problem(ftype, value) or range_problem(ftype, value)
+
+
+def _type_problem(ftype: str, value) -> str | None:
     if ftype == "string":
         return None if isinstance(value, str) else "expected a string"
     if ftype == "integer":
@@ -46,6 +75,9 @@ def validate_schema(schema: dict) -> list[str]:
         name = field.get("name")
         if not name or not isinstance(name, str):
             errors.append(f"field {i}: a name is required")
+            continue
+        if "\x00" in name:
+            errors.append(f"field {i}: a name cannot contain a NUL character")
             continue
         if name in seen:
             errors.append(f"field {name!r}: declared twice")
@@ -111,10 +143,18 @@ class CoercionError(ValueError):
 def coerce(ftype: str, value):
     """`value` as a value of schema type `ftype`, converting what converts without loss
     (the string "12" to 12, 12.0 to 12, "12,5" to 12.5 — Polish files use decimal commas —,
-    "tak" to True, "31.12.2020" to "2020-12-31"). Raises CoercionError when it does not.
-    None and "" stay None."""
+    "tak" to True, "31.12.2020" to "2020-12-31"). Raises CoercionError when it does not, or when
+    the value is out of the type's range (see range_problem). None and "" stay None."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    converted = _converted(ftype, value)
+    problem = range_problem(ftype, converted)
+    if problem:
+        raise CoercionError(problem)
+    return converted
+
+
+def _converted(ftype: str, value):
     if ftype == "string":
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -129,6 +169,8 @@ def coerce(ftype: str, value):
         number = _number(value)
         if number is None or number != number.to_integral_value():
             raise CoercionError("expected an integer")
+        if number.adjusted() > 18:  # more digits than any int64: not worth building the int
+            raise CoercionError(range_problem("integer", INTEGER_MAX + 1))
         return int(number)
     if ftype == "decimal":
         if isinstance(value, bool):
@@ -138,6 +180,8 @@ def coerce(ftype: str, value):
         number = _number(value)
         if number is None:
             raise CoercionError("expected a number")
+        if number.adjusted() > 308:  # beyond any double: not worth building the int
+            raise CoercionError(range_problem("decimal", math.inf))
         return int(number) if number == number.to_integral_value() and "." not in str(
             value).replace(",", ".") else float(number)
     if ftype == "boolean":
