@@ -190,6 +190,8 @@ class LayerDetail(LayerAPIView):
         else:
             layer = _layer_for_write(request, slug)
         data = request.data
+        if not isinstance(data, dict):
+            raise ParseError("the body must be a JSON object: the layer's fields")
         registry = {"visibility", "editor_groups"} & set(data)
         if registry and not permissions.can_manage(request.user, "change"):
             current = LayerSerializer(layer).data

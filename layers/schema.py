@@ -69,9 +69,14 @@ def _type_problem(ftype: str, value) -> str | None:
 
 def validate_schema(schema: dict) -> list[str]:
     """Errors in a schema declaration itself."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("fields", []), list):
+        return ['expected {"fields": [{"name", "type", ...}]}']
     errors = []
     seen = set()
     for i, field in enumerate(schema.get("fields", [])):
+        if not isinstance(field, dict):
+            errors.append(f"field {i}: expected an object with a name and a type")
+            continue
         name = field.get("name")
         if not name or not isinstance(name, str):
             errors.append(f"field {i}: a name is required")
@@ -82,8 +87,19 @@ def validate_schema(schema: dict) -> list[str]:
         if name in seen:
             errors.append(f"field {name!r}: declared twice")
         seen.add(name)
-        if field.get("type") not in FIELD_TYPES:
+        ftype = field.get("type")
+        if ftype not in FIELD_TYPES:
             errors.append(f"field {name!r}: type must be one of {', '.join(FIELD_TYPES)}")
+            continue
+        choices = field.get("choices")
+        if choices is not None:
+            if not isinstance(choices, list):
+                errors.append(f"field {name!r}: choices must be a list of values")
+                continue
+            for choice in choices:
+                problem = _check_type(ftype, choice)
+                if problem:
+                    errors.append(f"field {name!r}: choice {choice!r}: {problem}")
     return errors
 
 

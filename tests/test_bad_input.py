@@ -177,6 +177,25 @@ def test_a_nul_in_a_rest_layer_schema_changes_nothing(layer, registrar):
     assert "bad\x00name" not in [f["name"] for f in layer.fields]
 
 
+@pytest.mark.parametrize("body", ["1", "null", {"fields": [1]},
+                                  {"name": "n", "type": "string", "choices": "abc"},
+                                  {"name": "n", "type": "integer", "choices": ["x"]},
+                                  {"name": "n", "type": "integer", "choices": [HUGE_INT]}])
+def test_a_layer_body_that_is_not_a_layer_is_400(layer, registrar, body):
+    if isinstance(body, dict) and "name" in body:  # one new field, the rest as they are
+        body = json.dumps({"schema": {"fields": [*layer.fields, body]}})
+    elif isinstance(body, dict):
+        body = json.dumps({"schema": body})
+    before = Layer.objects.get(pk=layer.pk).schema
+    client = api_client(registrar)
+    for method in (client.put, client.patch):
+        response = method(f"/api/layers/{layer.slug}/", body, content_type="application/json")
+        assert response.status_code == 400, response.content
+    if "choices" in body:
+        assert "choice" in json.dumps(response.json())
+    assert Layer.objects.get(pk=layer.pk).schema == before
+
+
 def test_the_schema_refuses_a_nul_in_a_string_on_every_channel():
     # Admin forms, imports and reports reach layers.editing, which validates with this.
     schema = {"fields": [{"name": "name", "type": "string"}]}
