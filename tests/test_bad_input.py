@@ -234,6 +234,20 @@ def test_cql2_edge_cases_are_400(client, params, message):
     assert message.lower() in response.json()["description"].lower()
 
 
+@pytest.mark.parametrize("collection", ["indicator-values", "catalogue", "biblioteki"])
+def test_an_offset_beyond_a_bigint_is_400_on_every_collection(client, collection):
+    response = client.get(f"/ogc/collections/{collection}/items", {"offset": str(HUGE_INT)})
+    assert response.status_code == 400, response.content[:300]
+    assert "offset" in response.json()["description"]
+
+
+def test_csv_of_the_catalogue_is_400_and_of_indicator_values_still_csv(client):
+    response = client.get("/ogc/collections/catalogue/items", {"f": "csv"})
+    assert response.status_code == 400 and "csv" in response.json()["description"]
+    response = client.get("/ogc/collections/indicator-values/items", {"f": "csv", "limit": 2})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+
+
 def test_a_cql2_json_body_nested_4000_levels_is_400(client):
     for send in (lambda: client.post(LIBRARIES, nested(4000),
                                      content_type="application/query-cql-json"),
@@ -427,6 +441,21 @@ def gis(db, editors):
     client = Client(raise_request_exception=False)
     client.force_login(make_user("gis-editor", staff=True, groups=[editors]))
     return client
+
+
+def test_a_nul_in_the_admin_forms_changes_nothing(gis, layer, tmp_path):
+    feature = Feature.objects.filter(layer=layer).first()
+    before = state(layer.slug)
+    response = gis.post(f"/admin/layers/feature/{feature.pk}/change/",
+                        admin_form(layer, {"name": "a\x00b"}, feature.geom.json),
+                        HTTP_ACCEPT="text/html")
+    assert response.status_code == 400 and "attr_0" in response.content.decode()
+    # the import's confirmation (a form of its own, read by the view itself)
+    confirm = gis.post(f"/admin/layers/layer/{layer.pk}/import/",
+                       "token=abc&options=%7B%7D&filename=x%00.csv",
+                       content_type="application/x-www-form-urlencoded")
+    assert confirm.status_code == 400 and "filename" in description(confirm)
+    assert state(layer.slug) == before
 
 
 @pytest.mark.parametrize("props,field", [
