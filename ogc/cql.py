@@ -139,8 +139,9 @@ def parse_json(text) -> object:
     if isinstance(text, bytes | str) and len(text) > MAX_FILTER_LENGTH * 5:
         raise FilterError("filter is too long")
     try:
-        document = input_guard.load_json(text, "CQL2 JSON") if isinstance(text, str | bytes) \
-            else text
+        document = input_guard.load_json(
+            text, "CQL2 JSON", invalid="{what} is not valid JSON: {error}") \
+            if isinstance(text, str | bytes) else text
     except input_guard.BadJson as exc:
         raise FilterError(str(exc)) from None
     try:

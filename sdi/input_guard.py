@@ -76,9 +76,10 @@ def _refuse_constant(name: str):
 MAX_DEPTH = 100
 
 
-def load_json(body, what: str = "the body") -> object:
-    """`body` (bytes or str) as JSON, or BadJson saying why not: invalid JSON, NaN or Infinity
-    (not JSON, though Python reads them), nested deeper than MAX_DEPTH, or holding a NUL."""
+def load_json(body, what: str = "the body", invalid: str = "{what} is not JSON: {error}") -> object:
+    """`body` (bytes or str) as JSON, or BadJson saying why not: invalid JSON (the message
+    `invalid`), NaN or Infinity (not JSON, though Python reads them), nested deeper than
+    MAX_DEPTH, or holding a NUL."""
     try:
         document = json.loads(body, parse_constant=_refuse_constant)
     except RecursionError:
@@ -86,7 +87,7 @@ def load_json(body, what: str = "the body") -> object:
     except (ValueError, UnicodeDecodeError) as exc:
         if isinstance(exc, BadJson):
             raise
-        raise BadJson(f"{what} is not JSON: {exc}") from None
+        raise BadJson(invalid.format(what=what, error=exc)) from None
     try:
         where = nul_in(document, max_depth=MAX_DEPTH)
     except BadJson as exc:
@@ -202,7 +203,7 @@ class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         body = stream.read() if stream is not None else b""
         try:
-            return load_json(body)
+            return load_json(body, invalid="JSON parse error - {error}")  # DRF's own words
         except BadJson as exc:
             raise ParseError(str(exc)) from None
 

@@ -512,6 +512,24 @@ def test_imports_refuse_values_out_of_range_with_the_row_and_field(layer, users,
     assert state(layer.slug) == before
 
 
+def test_the_reports_layer_refuses_values_out_of_range_like_any_other():
+    # Reports write their layer through the same editing service as every other channel.
+    from django.contrib.gis.geos import Point
+
+    from layers import editing
+    from reports.layer import ensure_layer
+
+    layer = ensure_layer()
+    before = Feature.objects.filter(layer=layer).count()
+    props = {"report_id": 1, "title": "Dziura", "category": "x", "status": "new",
+             "reported": "2026-01-01", "year": "2026", "supporters": HUGE_INT,
+             "days_to_fix": float("inf")}
+    with pytest.raises(editing.EditError) as refused:
+        editing.create_feature(layer, Point(20.63, 50.87, srid=4326), props, channel="reports")
+    assert sorted(e.split(":")[0] for e in refused.value.errors) == ["days_to_fix", "supporters"]
+    assert Feature.objects.filter(layer=layer).count() == before
+
+
 def test_a_type_change_to_integer_refuses_values_out_of_range(layer, registrar):
     from layers import editing
 
