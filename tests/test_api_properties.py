@@ -204,7 +204,7 @@ def run(schema, token: str, seed: int = SEED) -> list[str]:
                 failures.append(f"{operation.label} ({mode.value}): {str(exc)[:1500]}")
     print(f"{len(operations)} operations, answers by class: "
           f"{', '.join(f'{k}xx: {n}' for k, n in sorted(statuses.items()))}")
-    # every operation was asked at least once in each mode
+    # the requests did reach the server (not all stopped in the client)
     assert sum(statuses.values()) >= len(operations), statuses
     return failures
 
