@@ -20,7 +20,6 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from rest_framework import status
 from rest_framework.exceptions import NotFound as HttpNotFound
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,6 +38,7 @@ from indicators import (
 from indicators.methods import MethodError
 from indicators.models import Discrepancy, Indicator, IndicatorValue
 from layers import csvfile, permissions
+from sdi.input_guard import FormParser, JSONParser, MultiPartParser
 
 MAX_ROWS = 50_000
 

@@ -23,7 +23,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotAuthenticated, ParseError, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,6 +32,7 @@ from layers import editing, history, importing, lifecycle, permissions
 from layers.models import Feature, FeatureHistory, ImportRun, Layer
 from layers.schema import CoercionError, coerce, validate_schema
 from layers.schema_changes import SchemaChangeError, change_schema
+from sdi.input_guard import FormParser, JSONParser, MultiPartParser
 
 GEOJSON_DECIMALS = 7
 RESERVED_PARAMS = {"page", "page_size", "in_bbox", "format"}
@@ -246,8 +246,11 @@ class LayerDetail(LayerAPIView):
             layer = _layer_for_read(request, slug)
         else:
             layer = _layer_for_write(request, slug)
+        data = request.data
+        if not isinstance(data, dict):
+            raise ParseError("the body must be a JSON object: the layer's fields")
         _check_fields(request, self._get(request, slug))
-        serializer = LayerSerializer(layer, data=request.data, partial=partial,
+        serializer = LayerSerializer(layer, data=data, partial=partial,
                                      context={"request": request})
         serializer.is_valid(raise_exception=True)
         try:

@@ -24,6 +24,7 @@ from django.db import connection
 
 from layers import csvfile
 from layers.models import Feature, Layer
+from layers.schema import INTEGER_MAX, INTEGER_MIN
 
 FEATURES = Feature._meta.db_table
 CHUNK = 5000
@@ -156,12 +157,12 @@ def _column(ftype: str, values: list) -> tuple:
                 continue
             try:
                 out.append(cast(v))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 out.append(empty)
                 mask[i] = True
         return out
     if ftype == "integer":
-        return np.array(convert(lambda v: int(float(v)), 0), dtype=np.int64), mask
+        return np.array(convert(_int64, 0), dtype=np.int64), mask
     if ftype == "decimal":
         return np.array(convert(float, np.nan), dtype=np.float64), mask
     if ftype == "boolean":
@@ -170,6 +171,19 @@ def _column(ftype: str, values: list) -> tuple:
         return np.array(convert(lambda v: np.datetime64(datetime.date.fromisoformat(v[:10])),
                                 np.datetime64("NaT", "D")), dtype="datetime64[D]"), mask
     return np.array(values, dtype=object), None
+
+
+def _int64(value) -> int:
+    # The text of the JSON number, read exactly: through float, integers past 2**53 would be
+    # rounded. Writes refuse values outside int64 (layers.schema); one stored before that rule
+    # is written as null rather than failing the whole download.
+    try:
+        number = int(value)
+    except ValueError:
+        number = int(float(value))  # "12.0", "1e3"
+    if not INTEGER_MIN <= number <= INTEGER_MAX:
+        raise OverflowError(number)
+    return number
 
 
 def write_gpkg(layer: Layer, path: Path, on_rows=None) -> int:

@@ -19,6 +19,7 @@ import; pyproj is imported where a CRS is checked.
 
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -36,7 +37,7 @@ from layers import gdal_sandbox, upload_safety
 from layers.history import SNAPSHOT_SQL
 from layers.models import Feature, FeatureHistory, ImportRun, Layer
 from layers.reading import parse_srid
-from layers.schema import CoercionError, coerce, validate_schema
+from layers.schema import CoercionError, coerce, range_problem, validate_schema
 from layers.schema_changes import log_change
 from layers.signals import layer_changed
 
@@ -200,6 +201,8 @@ class ImportReport:
 
 
 def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # inf or nan: not JSON
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
@@ -634,7 +637,13 @@ def build_properties(source: Source, plan: list[tuple[int, dict]],
             if problem:
                 report.error(n + 1, name, value, problem)
                 continue
-            if not native:
+            if native:
+                # typed by the file, yet maybe beyond the type's range (inf, uint64)
+                problem = range_problem(ftype, value)
+                if problem:
+                    report.error(n + 1, name, value, problem)
+                    continue
+            else:
                 try:
                     value = coerce(ftype, value)
                 except CoercionError as exc:

@@ -9,9 +9,15 @@ field's name in each language ("Numer RSPO" for `ref:rspo`), and `display`, how 
 shown: text, number (localized, "23 716"), identifier (as written, never grouped: a register
 number or postcode), url (a link), email, phone, date, boolean. Without them a field is shown
 under its name, numbers as numbers; values are validated by `type` alone either way.
+
+Each type also has a range: what every store and writer of a value can hold. Text holds no NUL
+(PostgreSQL refuses it); an integer is a 64-bit one (bigint, the GeoPackage INTEGER, numpy's
+int64); a decimal is a finite double (GeoPackage REAL, JSON). A value outside it is refused where
+it is written, on every channel, rather than accepted and then breaking every download.
 """
 
 import datetime
+import math
 from decimal import Decimal, InvalidOperation
 
 FIELD_TYPES = ("string", "integer", "decimal", "boolean", "date")
@@ -32,7 +38,32 @@ def field_label(field: dict, lang: str) -> str:
     return field.get(f"label_{lang}") or field.get("label_pl") or field.get("name", "")
 
 
+INTEGER_MIN, INTEGER_MAX = -2**63, 2**63 - 1
+
+
+def range_problem(ftype: str, value) -> str | None:
+    """Why a value already of type `ftype` cannot be kept, or None."""
+    if ftype == "string":
+        if "\x00" in value:
+            return "contains a NUL character, which text cannot hold"
+    elif ftype == "integer":
+        if not INTEGER_MIN <= value <= INTEGER_MAX:
+            return f"out of range for an integer ({INTEGER_MIN} to {INTEGER_MAX})"
+    elif ftype == "decimal":
+        try:
+            finite = math.isfinite(float(value))
+        except (OverflowError, ValueError):
+            finite = False
+        if not finite:
+            return "out of range for a decimal (a finite number up to ±1.8e308)"
+    return None
+
+
 def _check_type(ftype: str, value) -> str | None:
+    return _type_problem(ftype, value) or range_problem(ftype, value)
+
+
+def _type_problem(ftype: str, value) -> str | None:
     if ftype == "string":
         return None if isinstance(value, str) else "expected a string"
     if ftype == "integer":
@@ -61,17 +92,26 @@ def _check_type(ftype: str, value) -> str | None:
 
 def validate_schema(schema: dict) -> list[str]:
     """Errors in a schema declaration itself."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("fields", []), list):
+        return ['expected {"fields": [{"name", "type", ...}]}']
     errors = []
     seen = set()
     for i, field in enumerate(schema.get("fields", [])):
+        if not isinstance(field, dict):
+            errors.append(f"field {i}: expected an object with a name and a type")
+            continue
         name = field.get("name")
         if not name or not isinstance(name, str):
             errors.append(f"field {i}: a name is required")
             continue
+        if "\x00" in name:
+            errors.append(f"field {i}: a name cannot contain a NUL character")
+            continue
         if name in seen:
             errors.append(f"field {name!r}: declared twice")
         seen.add(name)
-        if field.get("type") not in FIELD_TYPES:
+        ftype = field.get("type")
+        if ftype not in FIELD_TYPES:
             errors.append(f"field {name!r}: type must be one of {', '.join(FIELD_TYPES)}")
         for key in ("label_pl", "label_en"):
             label = field.get(key)
@@ -81,6 +121,17 @@ def validate_schema(schema: dict) -> list[str]:
         display = field.get("display")
         if display is not None and display not in DISPLAY_TYPES:
             errors.append(f"field {name!r}: display must be one of {', '.join(DISPLAY_TYPES)}")
+        if ftype not in FIELD_TYPES:
+            continue
+        choices = field.get("choices")
+        if choices is not None:
+            if not isinstance(choices, list):
+                errors.append(f"field {name!r}: choices must be a list of values")
+                continue
+            for choice in choices:
+                problem = _check_type(ftype, choice)
+                if problem:
+                    errors.append(f"field {name!r}: choice {choice!r}: {problem}")
     return errors
 
 
@@ -140,10 +191,18 @@ class CoercionError(ValueError):
 def coerce(ftype: str, value):
     """`value` as a value of schema type `ftype`, converting what converts without loss
     (the string "12" to 12, 12.0 to 12, "12,5" to 12.5 — Polish files use decimal commas —,
-    "tak" to True, "31.12.2020" to "2020-12-31"). Raises CoercionError when it does not.
-    None and "" stay None."""
+    "tak" to True, "31.12.2020" to "2020-12-31"). Raises CoercionError when it does not, or when
+    the value is out of the type's range (see range_problem). None and "" stay None."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    converted = _converted(ftype, value)
+    problem = range_problem(ftype, converted)
+    if problem:
+        raise CoercionError(problem)
+    return converted
+
+
+def _converted(ftype: str, value):
     if ftype == "string":
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -158,6 +217,8 @@ def coerce(ftype: str, value):
         number = _number(value)
         if number is None or number != number.to_integral_value():
             raise CoercionError("expected an integer")
+        if number.adjusted() > 18:  # more digits than any int64: not worth building the int
+            raise CoercionError(range_problem("integer", INTEGER_MAX + 1))
         return int(number)
     if ftype == "decimal":
         if isinstance(value, bool):
@@ -167,6 +228,8 @@ def coerce(ftype: str, value):
         number = _number(value)
         if number is None:
             raise CoercionError("expected a number")
+        if number.adjusted() > 308:  # beyond any double: not worth building the int
+            raise CoercionError(range_problem("decimal", math.inf))
         return int(number) if number == number.to_integral_value() and "." not in str(
             value).replace(",", ".") else float(number)
     if ftype == "boolean":

@@ -27,6 +27,7 @@ from pygeofilter.parsers.cql2_json.parser import walk_cql_json
 from pygeofilter.parsers.cql2_text.parser import CQLTransformer
 
 from ogc import crs as crsmod
+from sdi import input_guard
 
 # Property names a filter may use for the feature geometry.
 GEOMETRY_NAMES = ("geometry", "geom")
@@ -138,9 +139,11 @@ def parse_json(text) -> object:
     if isinstance(text, bytes | str) and len(text) > MAX_FILTER_LENGTH * 5:
         raise FilterError("filter is too long")
     try:
-        document = json.loads(text) if isinstance(text, str | bytes) else text
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FilterError(f"CQL2 JSON is not valid JSON: {exc}") from None
+        document = input_guard.load_json(
+            text, "CQL2 JSON", invalid="{what} is not valid JSON: {error}") \
+            if isinstance(text, str | bytes) else text
+    except input_guard.BadJson as exc:
+        raise FilterError(str(exc)) from None
     try:
         return walk_cql_json(_prewalk(document))
     except FilterError:
@@ -167,6 +170,11 @@ _DISTANCE_UNITS = {"m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres"
                    "km": 1000.0, "kilometer": 1000.0, "kilometers": 1000.0,
                    "kilometre": 1000.0, "kilometres": 1000.0}
 DATE_GUARD = r"^\d{4}-\d{2}-\d{2}"
+# S_DWITHIN: half the Earth's circumference, the farthest two places can be apart; and the
+# widest search whose geography buffer is a safe prefilter (at 1,000 km its box is already
+# narrower than the true circle at mid latitudes; at 9,000 km it misses the centre).
+EARTH_SPAN = 20_040_000
+PREFILTER_MAX = 100_000
 
 
 class Translator:
@@ -188,12 +196,17 @@ class Translator:
     # --- helpers --------------------------------------------------------------------------
 
     def _bind(self, value) -> str:
+        if isinstance(value, str) and input_guard.NUL in value:
+            raise FilterError(input_guard.nul_message("a string in the filter"))
         self.params.append(value)
         return "%s"
 
     def _attribute(self, node) -> tuple[str, str]:
         """(name, type) of a property reference; type is a schema type, 'id' or 'geometry'."""
         name = node.name
+        if not isinstance(name, str):
+            raise FilterError(f"a property is named by a string (got {_described_value(name)}: "
+                              f"{{\"property\": \"<name>\"}})")
         if name in self.fields:
             return name, self.fields[name]
         if name == ID:
@@ -371,6 +384,7 @@ class Translator:
             pattern, casei = pattern.arguments[0], True
         if not isinstance(pattern, str):
             raise FilterError(f"LIKE needs a string pattern (got {_described_value(pattern)})")
+        _check_escapes(pattern)
         if casei and sql.startswith("lower("):
             sql = sql[len("lower("):-1]
         op = "ILIKE" if casei else "LIKE"
@@ -433,6 +447,10 @@ class Translator:
             raise FilterError("geometry in filter has coordinates that are not finite numbers")
         if not shape.is_valid:
             raise FilterError(f"geometry in filter is invalid: {shapely.is_valid_reason(shape)}")
+        xy = coords[:, ::-1] if crs.north_first else coords
+        problem = crsmod.outside(crs, xy[:, 0], xy[:, 1], "a geometry in the filter")
+        if problem:
+            raise FilterError(problem)
         if crs.geographic:
             lon_lat = coords[:, ::-1] if crs.north_first else coords
             if len(coords) and (abs(lon_lat[:, 0]).max() > 180 or abs(lon_lat[:, 1]).max() > 90):
@@ -469,6 +487,10 @@ class Translator:
             raise FilterError(f"S_DWITHIN: unknown distance unit {node.units!r}; "
                               f"use meters or kilometers")
         meters = distance * factor
+        if not math.isfinite(meters):
+            raise FilterError(f"S_DWITHIN: the distance {distance} {node.units} is too large "
+                              f"to compute with; any distance over {EARTH_SPAN:.0f} meters "
+                              f"already reaches every place on Earth")
         params_before = list(self.params)
         a, b = self._spatial_args(node.lhs, node.rhs)  # checks both sides
         if (a == "f.geom") == (b == "f.geom"):
@@ -479,11 +501,14 @@ class Translator:
         # Geography gives true metres anywhere; the bounding box of a buffer 1% larger (the
         # buffer's polygon lies inside the true circle by less than that) lets the GiST index on
         # geom narrow the candidates first. Parameters are bound in the order they appear.
+        # PostGIS buffers geography in a local projection, which distorts wide buffers and fails
+        # past ~19,000 km: searches wider than PREFILTER_MAX do without the prefilter.
         prefilter = (f"f.geom && ST_Envelope(ST_Buffer(({self._geometry_literal(literal)})"
-                     f"::geography, {self._bind(meters * 1.01)})::geometry)")
+                     f"::geography, {self._bind(meters * 1.01)})::geometry) AND "
+                     if meters <= PREFILTER_MAX else "")
         exact = (f"ST_DWithin(f.geom::geography, ({self._geometry_literal(literal)})::geography, "
                  f"{self._bind(meters)})")
-        return f"({prefilter} AND {exact})"
+        return f"({prefilter}{exact})"
 
     # --- temporal -------------------------------------------------------------------------
 
@@ -541,6 +566,17 @@ class Translator:
                               f"T_AFTER, T_BEFORE, T_EQUALS, T_INTERSECTS, T_DISJOINT or "
                               f"T_DURING")
         return f"({guard} AND {cond})"
+
+
+def _check_escapes(pattern: str) -> None:
+    """A LIKE pattern's backslash escapes the character after it (\\% a literal %, \\\\ a
+    backslash), as in SQL; one with nothing after it escapes nothing."""
+    escaped = False
+    for char in pattern:
+        escaped = not escaped and char == "\\"
+    if escaped:
+        raise FilterError("LIKE pattern ends with the escape character \\ (it escapes the "
+                          "character after it); write a literal backslash as \\\\")
 
 
 def sql_string(name: str) -> str:

@@ -32,17 +32,51 @@ class Crs:
     north_first: bool
     # Digits kept in GeoJSON output: ~1 cm either way.
     decimals: int
+    # (minx, miny, maxx, maxy) in PostGIS x/y order where coordinates in this CRS mean places,
+    # or None where any finite coordinate does (see _domain).
+    bounds: tuple[float, float, float, float] | None = None
 
     @property
     def geographic(self) -> bool:
         return self.srid == 4326
 
 
+# Web Mercator's inverse is defined for every x and y (x wraps, y saturates at the poles) and web
+# maps send boxes beyond ±180°: it has no domain to check.
+UNBOUNDED = (3857,)
+
+
+def _domain(crs: pyproj.CRS) -> tuple[float, float, float, float]:
+    """The CRS's area of use widened by half its size on every side, in the CRS's x/y. Beyond
+    it a national grid's coordinates stop meaning places: PROJ fails on them (a 500 once), or
+    wraps them round the globe."""
+    west, south, east, north = crs.area_of_use.bounds
+    dx, dy = (east - west) / 2, (north - south) / 2
+    to_crs = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
+    return to_crs.transform_bounds(max(west - dx, -180), max(south - dy, -90),
+                                   min(east + dx, 180), min(north + dy, 90), densify_pts=21)
+
+
 @cache
 def _epsg(code: int) -> Crs:
     crs = pyproj.CRS.from_epsg(code)
     north_first = crs.axis_info[0].direction.lower() in ("north", "south")
-    return Crs(EPSG_URI.format(code), code, north_first, 7 if crs.is_geographic else 2)
+    bounds = None if crs.is_geographic or code in UNBOUNDED else _domain(crs)
+    return Crs(EPSG_URI.format(code), code, north_first, 7 if crs.is_geographic else 2, bounds)
+
+
+def outside(crs: Crs, xs, ys, what: str) -> str | None:
+    """Why coordinates (x/y order, PostGIS's) lie beyond where `crs` is defined, or None."""
+    if crs.bounds is None or not len(xs):
+        return None
+    minx, miny, maxx, maxy = crs.bounds
+    if minx <= min(xs) and max(xs) <= maxx and miny <= min(ys) and max(ys) <= maxy:
+        return None
+    first, second = ((miny, maxy), (minx, maxx)) if crs.north_first else \
+        ((minx, maxx), (miny, maxy))
+    return (f"{what} lies outside the area {crs.uri} covers: in its axis order the first "
+            f"coordinate must lie within {first[0]:.0f}..{first[1]:.0f} and the second within "
+            f"{second[0]:.0f}..{second[1]:.0f}")
 
 
 DEFAULT = Crs(CRS84, 4326, False, 7)

@@ -67,8 +67,9 @@ PARAMETERS = {
                               "enum": list(crsmod.SUPPORTED_URIS)}},
     "resulttype": {"name": "resulttype", "in": "query", "required": False,
                    "schema": {"type": "string", "enum": ["results", "hits"]}},
-    "If-Match": {"name": "If-Match", "in": "header", "required": False,
-                 "description": "ETag of the feature as read; a stale one gives 412",
+    "If-Match": {"name": "If-Match", "in": "header", "required": True,
+                 "description": "ETag of the feature as read (or * for any version); without "
+                                "it 428, a stale one gives 412",
                  "schema": {"type": "string"}},
     "Content-Crs": {"name": "Content-Crs", "in": "header", "required": False,
                     "description": "CRS of the body's geometry, e.g. "
@@ -111,7 +112,8 @@ def _write_responses(*codes) -> dict:
              204: "Done (ETag of the new version)", 400: "Invalid feature or request",
              401: "Authentication needed (Authorization: Token <key>)",
              403: "Not an editor of this layer", 404: "No such collection or feature",
-             412: "If-Match is stale", 413: "Body too large"}
+             412: "If-Match is stale", 413: "Body too large",
+             428: "If-Match is required"}
     return {str(code): ({"description": texts[code]} if code < 300 else
                         _error(texts[code])) for code in codes}
 
@@ -163,7 +165,7 @@ def complete(document: dict, config: dict, layer_ids: list[str]) -> dict:
                     "security": token,
                     "parameters": [{"$ref": "#/components/parameters/featureId"},
                                    {"$ref": "#/components/parameters/If-Match"}],
-                    "responses": _write_responses(204, 400, 401, 403, 404, 412, 413),
+                    "responses": _write_responses(204, 400, 401, 403, 404, 412, 413, 428),
                 }
                 if method != "delete":
                     operation["parameters"].append(

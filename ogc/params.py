@@ -8,7 +8,7 @@ import datetime
 import math
 
 from ogc.config import MAX_ITEMS
-from ogc.crs import DEFAULT, Crs
+from ogc.crs import DEFAULT, Crs, outside
 
 # Parameters the items endpoint understands besides the collection's properties (pygeoapi's
 # reserved names, plus `lang`).
@@ -56,6 +56,11 @@ def parse_bbox(raw: str | None, crs: Crs = DEFAULT) -> list[float] | None:
         raise ValueError(f"bbox minx ({low1}) must not be greater than maxx ({high1})")
     if low2 > high2:
         raise ValueError(f"bbox miny ({low2}) must not be greater than maxy ({high2})")
+    first, second = (low1, high1), (low2, high2)
+    xs, ys = (second, first) if crs.north_first else (first, second)
+    problem = outside(crs, xs, ys, "bbox")
+    if problem:
+        raise ValueError(problem)
     return numbers
 
 

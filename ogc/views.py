@@ -24,7 +24,7 @@ from pygeoapi.api import API, SYSTEM_LOCALE, APIRequest, apply_gzip
 from pygeoapi.formats import F_HTML
 
 from layers import permissions
-from ogc import auth, config, records, service, tiles, writes
+from ogc import auth, config, params, records, service, tiles, writes
 from ogc import conformance as conformance_classes
 from ogc import items as layer_items
 
@@ -236,6 +236,19 @@ def _is_layer(request, collection_id) -> bool:
     return layer_items.layer_provider_def(api, collection_id) is not None
 
 
+def _csv_problem(request, collection_id) -> str | None:
+    if (request.GET.get("f") or "").strip().lower() != "csv":
+        return None
+    try:
+        resource = _api(request).config["resources"].get(collection_id) or {}
+    except Exception:
+        return None  # the handler that runs next meets the same failure and reports it
+    if any(p.get("type") == "feature" for p in resource.get("providers", [])):
+        return None
+    return f"f=csv is offered for feature collections; {collection_id} holds records: use " \
+           f"f=json or f=html"
+
+
 @csrf_exempt
 def collection_items(request, collection_id):
     if request.method == "POST":
@@ -250,6 +263,12 @@ def collection_items(request, collection_id):
                                            f"/items/{feature.pk}")
         return _write(request, create)
     if request.method in READ and not _is_layer(request, collection_id):
+        # pygeoapi passes any integer offset on to the provider's SQL (bigint), and fails on
+        # CSV for a collection of records
+        problem = params.check_offset(request.GET.get("offset")) or \
+            _csv_problem(request, collection_id)
+        if problem:
+            return _error(HTTPStatus.BAD_REQUEST, "InvalidParameterValue", problem)
         return _serve(request, itemtypes.get_collection_items, collection_id)
     return _serve(request, layer_items.items, collection_id,
                   methods=(*READ, "POST") if request.method == "OPTIONS" else READ)

@@ -3,10 +3,9 @@
 Every write goes through `layers.editing` (validation against the layer schema, row lock,
 optimistic locking, history, version bump), like the admin and the REST API. This module only
 reads the HTTP request: authentication and the editor check (ogc.auth), the body (size, JSON,
-GeoJSON), the request CRS (`Content-Crs`) and `If-Match`.
+GeoJSON), the request CRS (`Content-Crs`) and `If-Match` (required, as on the REST API).
 """
 
-import json
 import math
 from http import HTTPStatus
 from types import SimpleNamespace
@@ -19,6 +18,7 @@ from layers import editing, permissions
 from layers.models import Feature, Layer
 from ogc import auth
 from ogc import crs as crsmod
+from sdi import input_guard
 
 # A feature larger than this is not an edit but an import (the admin's import takes files).
 MAX_BODY = 5 * 1024 * 1024
@@ -104,6 +104,10 @@ def _geometry(value, crs: crsmod.Crs) -> GEOSGeometry:
     coords = shapely.get_coordinates(shape)
     if not all(math.isfinite(c) for c in coords.ravel()):
         raise _bad("geometry: coordinates must be finite numbers")
+    xy = coords[:, ::-1] if crs.north_first else coords
+    problem = crsmod.outside(crs, xy[:, 0], xy[:, 1], "geometry")
+    if problem:
+        raise _bad(problem, [problem])
     if crs.north_first:
         # Swap the first two columns; z, if any, stays third.
         shape = shapely.transform(shape, lambda c: c[:, [1, 0, 2][:c.shape[1]]],
@@ -115,9 +119,9 @@ def parse_feature(request, body: bytes, *, partial: bool = False):
     """(geometry or None, properties or None) from a GeoJSON Feature body (a JSON merge patch
     of one when `partial`)."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _bad(f"the body is not JSON: {exc}") from None
+        document = input_guard.load_json(body)
+    except input_guard.BadJson as exc:
+        raise _bad(str(exc)) from None
     if not isinstance(document, dict):
         raise _bad("the body must be a GeoJSON Feature object")
     if not partial and document.get("type") != "Feature":
@@ -135,10 +139,16 @@ def parse_feature(request, body: bytes, *, partial: bool = False):
 
 
 def expected_version(request, feature_id: int) -> int | None:
-    """The version If-Match asks for (None without If-Match or with `*`); WriteError 412 for an
-    ETag of another feature or a malformed one, which can never match."""
+    """The version If-Match asks for (None for `*`); WriteError 428 without If-Match, as on the
+    REST API, so that no client overwrites an edit it never saw; 412 for an ETag of another
+    feature or a malformed one, which can never match."""
     raw = request.headers.get("If-Match")
-    if raw is None or raw.strip() == "*":
+    if raw is None:
+        raise WriteError(HTTPStatus.PRECONDITION_REQUIRED, "PreconditionRequired",
+                         f"If-Match is required: GET feature {feature_id} and send its ETag "
+                         f"back as If-Match (or If-Match: * to write whatever its version), "
+                         f"so that a concurrent edit cannot be overwritten silently")
+    if raw.strip() == "*":
         return None
     for tag in raw.split(","):
         tag = tag.strip().removeprefix("W/").strip('"')

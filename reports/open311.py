@@ -28,6 +28,7 @@ from reports import conf, geo, questions, ratelimit, services
 from reports.forms import HONEYPOT
 from reports.models import Category, Report, ReportEvent
 from reports.ratelimit import RateLimited
+from sdi import input_guard
 
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 DATATYPES = {"text": "string", "number": "number", "boolean": "singlevaluelist",
@@ -255,6 +256,10 @@ def _post(request, fmt):
     if conf.body_too_large(request):
         raise Open311Error(413, "the request body is too large")
     data = request.POST
+    # A multipart form is read here, not by the NUL guard (this view is exempt from CSRF).
+    problem = input_guard.form_problem(data)
+    if problem:
+        raise Open311Error(400, problem)
     if data.get(HONEYPOT):
         raise Open311Error(400, "the request could not be accepted")
     ip = ratelimit.client_ip(request)

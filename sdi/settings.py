@@ -81,6 +81,9 @@ MIDDLEWARE = [
     "sdi.language.CityLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # A NUL in the path, a parameter, header, cookie or form: 400 (PostgreSQL text cannot hold
+    # one). After the CSRF check, whose reading of a form it relies on; before any view.
+    "sdi.input_guard.NulGuardMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "sdi.security.LoginRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -98,6 +101,7 @@ TILES_MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "sdi.routers.ReplicaRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "sdi.input_guard.NulGuardMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 
@@ -197,6 +201,9 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
                                  "sdi.renderers.CSPBrowsableAPIRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's own, refusing NUL, NaN / Infinity and over-deep JSON with a 400 (sdi.input_guard).
+    "DEFAULT_PARSER_CLASSES": ["sdi.input_guard.JSONParser", "sdi.input_guard.FormParser",
+                               "sdi.input_guard.MultiPartParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "City SDI API",

@@ -87,8 +87,10 @@ def test_create_read_update_delete_with_history(client, auth, editor):
     assert Feature.objects.get(pk=fid).properties == {"ID": 999, "NAZWA": "Zmieniona",
                                                        "ULICA": "Sienkiewicza"}
     # a merge patch with null removes the property
-    client.patch(f"{ITEMS}/{fid}", data=json.dumps({"properties": {"ULICA": None}}),
-                 content_type="application/merge-patch+json", **auth)
+    removed = client.patch(f"{ITEMS}/{fid}", data=json.dumps({"properties": {"ULICA": None}}),
+                           content_type="application/merge-patch+json",
+                           HTTP_IF_MATCH=patch["ETag"], **auth)
+    assert removed.status_code == 204, removed.content
     assert "ULICA" not in Feature.objects.get(pk=fid).properties
 
     delete = client.delete(f"{ITEMS}/{fid}", HTTP_IF_MATCH=f'"{fid}-4"', **auth)
@@ -115,6 +117,37 @@ def test_stale_if_match_is_412_and_changes_nothing(client, auth):
                              **auth).status_code == 412
     target.refresh_from_db()
     assert target.properties == before
+
+
+def test_writes_without_if_match_are_428_and_star_matches_any_version(client, auth):
+    # As on the REST API: a client that never read the feature cannot overwrite an edit.
+    target = Feature.objects.filter(layer__slug=SLUG).first()
+    before = (dict(target.properties), target.version)
+    url = f"{ITEMS}/{target.id}"
+    for response in (
+            client.put(url, data=json.dumps(feature("Bez If-Match")), content_type=GEOJSON,
+                       **auth),
+            client.patch(url, data=json.dumps({"properties": {"NAZWA": "Bez If-Match"}}),
+                         content_type="application/merge-patch+json", **auth),
+            client.delete(url, **auth)):
+        body = assert_error(response, 428, "If-Match is required")
+        assert body["code"] == "PreconditionRequired"
+        assert "ETag" in body["description"]
+    target.refresh_from_db()
+    assert (target.properties, target.version) == before
+    assert not FeatureHistory.objects.filter(feature_id=target.id, version__gt=before[1])
+    star = client.patch(url, data=json.dumps({"properties": {"NAZWA": "Z gwiazdką"}}),
+                        content_type="application/merge-patch+json", HTTP_IF_MATCH="*", **auth)
+    assert star.status_code == 204, star.content
+    assert client.delete(url, HTTP_IF_MATCH="*", **auth).status_code == 204
+
+
+def test_the_openapi_document_says_if_match_is_required(client):
+    document = client.get("/ogc/openapi", {"f": "json"}).json()
+    assert document["components"]["parameters"]["If-Match"]["required"] is True
+    item = document["paths"][f"/collections/{SLUG}/items/{{featureId}}"]
+    for method in ("put", "patch", "delete"):
+        assert "428" in item[method]["responses"]
 
 
 def test_content_crs_epsg_4326_is_lat_lon_and_2180_is_northing_easting(client, auth):

@@ -372,7 +372,10 @@ def test_compare_mixed_layers_and_bad_input():
     assert "Nie ma obszaru „nowhere”" in html and "Obwód 5" in html
     r = Client().get("/compare/?areas=okreg-1")
     assert "Wybierz co najmniej dwa obszary" in r.content.decode()
-    assert Client().get("/compare/?areas=%00,;;").status_code == 200
+    assert Client().get("/compare/?areas=;;,").status_code == 200
+    # a NUL is refused before any page (sdi.input_guard), on a page in the page's language
+    nul = Client().get("/compare/?areas=%00,;;", HTTP_ACCEPT="text/html")
+    assert nul.status_code == 400 and "areas" in nul.content.decode()
 
 
 # ---- catalogue -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from layers.schema import range_problem
 from tiles.params import TileRequestError
 
 OPERATORS = ("!=", "<=", ">=", "=", "<", ">")  # two-character operators first
@@ -87,6 +88,9 @@ def _typed(field: str, ftype: str, op: str, raw: str):
             number = None
         if number is None or not number.is_finite():
             raise TileRequestError(400, f"filter on {field!r}: expected a number, got {raw!r}")
+        problem = range_problem("decimal", number)
+        if problem:
+            raise TileRequestError(400, f"filter on {field!r}: {raw!r} is {problem}")
         return float(number)
     if ftype == "date":
         try:

@@ -40,13 +40,15 @@ _TILE_PATH = re.compile(r"/tiles/([^/]+)/([^/]+)/([^/]+)/([^/]+)\.pbf\Z")
 # observability and replica routing by the functions they use; CORS and security headers as
 # learned below. Sessions and auth add nothing to a public tile, except that the session
 # middleware answers a session cookie it cannot use by deleting it: requests with a session
-# cookie (logged-in users, few) go to Django. Any other chain: everything goes to Django.
+# cookie (logged-in users, few) go to Django, and so do requests with a NUL in the path or a
+# header, which the NUL guard refuses. Any other chain: everything goes to Django.
 _STOOD_IN_FOR = [
     "sdi.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "sdi.routers.ReplicaRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "sdi.input_guard.NulGuardMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 log = logging.getLogger("sdi.tiles")
@@ -65,6 +67,11 @@ def _added_headers(secure: bool) -> list[tuple[str, str]]:
     CorsMiddleware(lambda r: response).add_response_headers(request, response)
     SecurityMiddleware(lambda r: response).process_response(request, response)
     return [(k, v) for k, v in response.items() if k not in before]
+
+
+def _nul_in_headers(environ) -> bool:
+    return any("\x00" in value for key, value in environ.items()
+               if key.startswith("HTTP_") and isinstance(value, str))
 
 
 class PlainTiles:
@@ -94,7 +101,7 @@ class PlainTiles:
         path = environ.get("PATH_INFO", "")
         if (self.enabled and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
                 and not environ.get("QUERY_STRING") and "HTTP_ORIGIN" not in environ
-                and path.isascii()):
+                and path.isascii() and "\x00" not in path and not _nul_in_headers(environ)):
             return _TILE_PATH.match(path)
         return None
 
