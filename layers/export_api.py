@@ -16,7 +16,6 @@ from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 import jobs
@@ -27,6 +26,7 @@ from layers.api import LayerAPIView, _bad_request
 from layers.downloads import TYPES
 from layers.models import Layer
 from layers.tasks import EXPORT_KIND, FORMATS, export_filename, export_name
+from sdi.input_guard import FormParser, JSONParser, MultiPartParser
 
 OPTIONS = {"format", "geometry", "excel"}
 
@@ -78,6 +78,8 @@ class LayerExports(LayerAPIView):
         layer = permissions.get_visible_layer(request.user, slug)
         if not request.user.is_authenticated:
             raise NotAuthenticated()
+        if not hasattr(request.data, "get"):
+            return _bad_request(["the body must be an object with the export's options"])
         try:
             options = _options(layer, request.data)
         except ValueError as exc:
