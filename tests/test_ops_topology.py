@@ -247,14 +247,16 @@ def test_the_topology_is_the_compose_file_with_production_settings(topology):
     them, and the site answering only as production does."""
     project = compose_local.Project(PROD_DIR, topology.env)
     running = [n for n in project.active() if not project.services[n].one_shot]
-    assert set(running) == {"db", "replica", "redis", "web", "tiles", "nginx"}
+    assert set(running) == {"db", "replica", "redis", "web", "tiles", "worker", "nginx"}
     users = {}
     for name in running:
         service = project.services[name]
         assert service.pid() is not None and service.check_health(), name
         users[name] = _process_user(service.pid())
+    # The job worker is healthy by its own check: `manage.py jobs_health` finds its heartbeat.
     assert users == {"db": "postgres", "replica": "postgres", "redis": "redis", "web": "sdi",
-                     "tiles": "sdi", "nginx": "root"}  # nginx's master; its workers below
+                     "tiles": "sdi", "worker": "sdi",
+                     "nginx": "root"}  # nginx's master; its workers below
     workers = subprocess.run(["ps", "-o", "user=", "--ppid", str(project.services["nginx"].pid())],
                              capture_output=True, text=True).stdout.split()
     assert workers and "root" not in workers
