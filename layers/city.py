@@ -199,7 +199,9 @@ def _rows(entry: dict, layer: Layer, files: list[CityFile]):
             errors += _named(file.name, exc.errors)
             continue
         fields, added = fields + new, added + new
-        parts.append((file.source, build_properties(file.source, plan, file.report)))
+        # A city's layers keep every column of their files, empty values too.
+        parts.append((file.source, build_properties(file.source, plan, file.report,
+                                                    keep_empty=True)))
         errors += [_row_error(f"{file.name} row {e.row}", e) for e in file.report.errors]
     if errors:
         raise CityLoadError(errors)

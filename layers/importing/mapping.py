@@ -80,9 +80,11 @@ def map_fields(layer_fields: list[dict], source: Source, options: ImportOptions,
     return plan, added
 
 
-def build_properties(source: Source, plan: list[tuple[int, dict]],
-                     report: ImportReport) -> list[dict]:
-    """Each row's properties converted to the schema types; problems go to the report."""
+def build_properties(source: Source, plan: list[tuple[int, dict]], report: ImportReport, *,
+                     keep_empty: bool = False) -> list[dict]:
+    """Each row's properties converted to the schema types; problems go to the report.
+    Empty values are left out, or with `keep_empty` kept: as null, and a string field's empty
+    string as it is."""
     rows = [{} for _ in range(len(source))]
     for index, f in plan:
         name, ftype, choices = f["name"], f["type"], f.get("choices")
@@ -99,6 +101,8 @@ def build_properties(source: Source, plan: list[tuple[int, dict]],
             if value is None or value == "":
                 if required:
                     report.error(n + 1, name, value, "required")
+                elif keep_empty:
+                    rows[n][name] = value if ftype == "string" else None
                 continue
             problem = number_problem(value, style, ftype) if numeric_text else None
             if problem:

@@ -13,7 +13,7 @@ import io
 import json
 import uuid
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from layers.history import SNAPSHOT_SQL
@@ -149,12 +149,25 @@ def check_geometries(cur, layer: Layer, parts: Parts, options: ImportOptions,
         report.repaired = [{"row": n, "reason": reason} for n, reason in cur.fetchall()]
 
 
+def _delete_dependents(layer: Layer) -> None:
+    """Rows of other apps that point at the layer's features and are declared to go with them
+    (on_delete=CASCADE: indicator values of areas) are deleted before the features are; the
+    features' own DELETE is plain SQL, which Django's cascade does not reach."""
+    for relation in Feature._meta.get_fields(include_hidden=True):
+        if relation.auto_created and not relation.concrete and (
+                relation.one_to_many or relation.one_to_one) and (
+                relation.on_delete is models.CASCADE):
+            relation.related_model._base_manager.filter(
+                **{f"{relation.field.name}__layer_id": layer.pk}).delete()
+
+
 def write(cur, layer: Layer, options: ImportOptions, report: ImportReport, user,
           batch: uuid.UUID) -> None:
     """The staged rows into the layer (after its features are deleted, in mode replace), with
     one history row for every feature deleted or created."""
     user_id = user.pk if user is not None and user.is_authenticated else None
     if options.mode == "replace":
+        _delete_dependents(layer)
         cur.execute(f"""
             WITH gone AS (DELETE FROM {FEATURES} f WHERE f.layer_id = %s
                           RETURNING f.id, f.version, {SNAPSHOT_SQL.format(t='f')} AS snap)
