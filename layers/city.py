@@ -236,8 +236,7 @@ def _layer_report(entry: dict, files: list[CityFile]) -> ImportReport:
 
 def load_layer(entry: dict, layer: Layer | None, files: list[CityFile], checksum: str,
                progress=no_progress) -> LayerResult:
-    """Create or refresh one layer from its files (read_files), all in one transaction.
-    (Over 60 lines: the steps of one load in their order, each a few lines.)"""
+    """Create or refresh one layer from its files (read_files), all in one transaction."""
     status = "updated" if layer else "created"
     for file in files:
         _shape(file, entry.get("rename") or {}, entry.get("drop") or [])
