@@ -155,8 +155,8 @@ def read_files(entries: list[dict], data_dir: Path) -> dict[str, list[CityFile]]
 def _shape(file: CityFile, rename: dict, drop: list) -> None:
     """The file's columns as the layer takes them: `drop`ped ones left out, `rename`d ones
     renamed (both by their names in the file), the `set` ones added."""
-    source = file.source
-    keep = [i for i, name in enumerate(source.names) if name not in set(drop)]
+    source, dropped = file.source, set(drop)
+    keep = [i for i, name in enumerate(source.names) if name not in dropped]
     source.names = [rename.get(source.names[i], source.names[i]) for i in keep]
     source.types = [source.types[i] for i in keep]
     source.columns = [source.columns[i] for i in keep]
