@@ -2,7 +2,7 @@
 
 Django uses psycopg 3 whenever it can import it, and procrastinate (the job queue, jobs app)
 needs psycopg 3 for its worker's connection pool. This project's database code is written and
-measured on psycopg2: COPY through `copy_expert` (layers.writing, layers.importing), tile
+measured on psycopg2: COPY through `copy_expert` (layers.importing.staging), tile
 statements that send `SET LOCAL ...; EXECUTE ...` in one round trip and read the last result
 (tiles.queries; psycopg 3 answers the first), the tile benchmarks. So Django is made to choose
 psycopg2: the two modules where it chooses are imported once while psycopg 3 is hidden from

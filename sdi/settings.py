@@ -219,7 +219,8 @@ LAYER_IMPORT_MAX_BYTES = int(os.environ.get("LAYER_IMPORT_MAX_MB", "200")) * 102
 LAYER_IMPORT_ZIP_MAX_BYTES = int(os.environ.get("LAYER_IMPORT_ZIP_MAX_MB", "400")) * 1024 * 1024
 LAYER_IMPORT_ZIP_MAX_FILES = int(os.environ.get("LAYER_IMPORT_ZIP_MAX_FILES", "100"))
 LAYER_IMPORT_ZIP_MAX_RATIO = int(os.environ.get("LAYER_IMPORT_ZIP_MAX_RATIO", "200"))
-# GDAL reads each imported file in a child process (layers.gdal_sandbox), stopped after this.
+# GDAL reads each imported file in a child process (layers.importing.gdal_sandbox), stopped
+# after this.
 LAYER_IMPORT_READ_TIMEOUT = int(os.environ.get("LAYER_IMPORT_READ_TIMEOUT", "300"))
 
 # Long work as jobs (jobs app: procrastinate on the same database; `manage.py procrastinate

@@ -344,6 +344,39 @@ def test_an_import_is_all_or_nothing_even_when_the_database_fails_midway(empty, 
     assert state(empty) == before
 
 
+def test_an_import_tells_its_progress_and_a_progress_that_raises_stops_it(empty, tmp_path):
+    seen = []
+    report = run_import(empty, points_file(tmp_path), options(),
+                        progress=lambda *counts: seen.append(counts))
+    assert report.ok and seen == [("read", 3, 3), ("validated", 3, 3), ("written", 3, 3)]
+    seen.clear()
+    run_import(empty, points_file(tmp_path), ImportOptions(dry_run=True),
+               progress=lambda *counts: seen.append(counts))
+    assert seen == [("read", 3, 3), ("validated", 3, 3)]
+    before = state(empty)
+
+    def cancel(stage, done, total):  # as a job's progress does once the job is cancelled
+        if stage == "written":
+            raise RuntimeError("cancelled")
+    with pytest.raises(RuntimeError):
+        run_import(empty, points_file(tmp_path), options(), progress=cancel)
+    assert state(empty) == before
+
+
+def test_replacing_an_areas_layer_drops_the_indicator_values_of_its_old_areas(tmp_path):
+    from indicators.models import IndicatorValue
+
+    layer = Layer.objects.get(slug="okregi-wyborcze")
+    old = list(Feature.objects.filter(layer=layer).values_list("pk", flat=True))
+    assert IndicatorValue.objects.filter(area_id__in=old).exists()
+    square = Polygon([(20.6, 50.85), (20.65, 50.85), (20.65, 50.9), (20.6, 50.9)])
+    path = write(tmp_path / "okregi.geojson", [square], {
+        "NAZWA": np.array(["Okręg 1"], dtype=object), "NR_OKR": np.array([1], dtype=np.int64)})
+    report = run_import(layer, path, options(mode="replace"))
+    assert report.ok and (report.deleted, report.written) == (5, 1), report.as_dict()
+    assert not IndicatorValue.objects.filter(area_id__in=old).exists()
+
+
 # --- bad files -------------------------------------------------------------------------------
 
 def _refused(layer, path, opts=None):

@@ -357,12 +357,12 @@ def test_admin_import_errors_name_the_upload_and_no_server_path(layer, editors, 
 # --- the city loader ----------------------------------------------------------------------------
 
 def test_the_city_loader_reads_its_files_as_uploads_are_read(tmp_path):
-    from layers.reading import SourceError, read_source, read_sources
+    from layers.city import CityLoadError, read_files
 
     disguised = tmp_path / "warstwa.geojson"
     disguised.write_text(vrt(f"CSV:{SERVER_FILE}"))
-    with pytest.raises(SourceError) as refusal:
-        read_source(disguised)
+    with pytest.raises(CityLoadError) as refusal:
+        read_files([{"slug": "w", "sources": [{"file": disguised.name}]}], tmp_path)
     assert str(refusal.value) == "warstwa.geojson is not GeoJSON: it holds XML (GeoJSON is " \
                                  "JSON text starting with {)"
     with listening_socket() as (url, connections):
@@ -375,10 +375,13 @@ def test_the_city_loader_reads_its_files_as_uploads_are_read(tmp_path):
                           "properties": {"name": "a"}}]}))
         csv = tmp_path / "punkty.csv"
         csv.write_text("name,x,y\nb,20.62,50.87\n")
-        reads = read_sources([(linked, {}), (csv, {"srs": "EPSG:4326",
-                                                   "csv": {"x": "x", "y": "y"}})])
+        read = read_files([
+            {"slug": "a", "sources": [{"file": linked.name}]},
+            {"slug": "b", "sources": [{"file": csv.name, "srs": "EPSG:4326",
+                                       "csv": {"x": "x", "y": "y"}}]}], tmp_path)
+        reads = [f.source for f in read["a"] + read["b"]]
     assert connections == []
-    assert [r.properties for r in reads] == [[{"name": "a"}], [{"name": "b"}]]
+    assert [(r.names, r.columns) for r in reads] == [(["name"], [["a"]]), (["name"], [["b"]])]
     assert [r.srid for r in reads] == [4326, 4326]
 
 
@@ -386,14 +389,14 @@ def test_the_city_loader_reads_its_files_as_uploads_are_read(tmp_path):
 
 @pytest.mark.parametrize("driver", ["GeoJSON", "GPKG", "CSV", "ESRI Shapefile"])
 def test_the_reader_knows_exactly_one_gdal_driver(tmp_path, driver):
-    from layers import gdal_sandbox
+    from layers.importing import gdal_sandbox
 
     assert gdal_sandbox.registered_drivers(driver) == [driver]
 
 
 def test_the_reader_refuses_a_vrt_even_when_asked_to_read_it(tmp_path):
     """Below the content checks: GDAL itself is given no driver but the one asked for."""
-    from layers import gdal_sandbox
+    from layers.importing import gdal_sandbox
 
     path = tmp_path / "data.geojson"
     path.write_text(vrt(f"CSV:{SERVER_FILE}"))
@@ -404,7 +407,7 @@ def test_the_reader_refuses_a_vrt_even_when_asked_to_read_it(tmp_path):
 
 
 def test_a_read_that_takes_too_long_is_stopped(empty, tmp_path, settings):
-    from layers import gdal_sandbox
+    from layers.importing import gdal_sandbox
 
     gdal_sandbox.vector_drivers()  # known before the clock is set to nothing
     settings.LAYER_IMPORT_READ_TIMEOUT = 0

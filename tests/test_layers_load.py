@@ -1,15 +1,18 @@
 """The Kielce city config loads every spatial file correctly, idempotently and honestly."""
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
+from pyproj import Transformer
 
-from layers.city import find_city_dir, read_config
-from layers.models import Feature, Layer
+from layers import history
+from layers.city import CityLoadError, find_city_dir, load_city, read_config
+from layers.models import Feature, FeatureHistory, ImportRun, Layer
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +102,113 @@ def test_second_load_is_idempotent():
 def test_config_is_plain_yaml():
     raw = yaml.safe_load((find_city_dir("kielce") / "city.yaml").read_text(encoding="utf-8"))
     assert raw["city"]["teryt"] == "2661011"
+
+
+# --- a city's files take the import path ---------------------------------------------------------
+
+def _city(tmp_path, settings, layers: str, files: dict) -> str:
+    """A city `proba` in tmp_path: its config (the `layers:` part given) and its files."""
+    folder = tmp_path / "proba"
+    folder.mkdir(exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_text(content, encoding="utf-8")
+    (folder / "city.yaml").write_text("city: {name: Próba, data_dir: proba}\nlayers:\n" + layers,
+                                      encoding="utf-8")
+    settings.CITY_DATA_DIRS = [str(tmp_path)]
+    return "proba"
+
+
+def _points(coords, **props) -> str:
+    return json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(c)},
+         "properties": {"n": i, **props}} for i, c in enumerate(coords)]})
+
+
+LAYER = """  - slug: proba-punkty
+    title_pl: 'Dane syntetyczne: próba'
+    geometry_type: Point
+    sources:
+"""
+
+
+def test_a_city_file_not_in_its_declared_crs_is_refused_naming_file_and_row(tmp_path, settings):
+    """The classic mistake the area-of-use check catches: degrees declared as PL-2000 metres.
+    (The city loader's own check used to accept them: they transform to somewhere on Earth.)"""
+    city = _city(tmp_path, settings, LAYER + "      - {file: punkty.geojson, srs: 'EPSG:2178'}\n",
+                 {"punkty.geojson": _points([(20.61, 50.86), (7473914.7, 5638645.4)])})
+    with pytest.raises(CityLoadError) as refusal:
+        load_city(city)
+    assert refusal.value.errors == [
+        "punkty.geojson row 1: geometry: coordinates outside the area of use of EPSG:2178 "
+        "(20.610 50.860): wrong CRS?"]
+    assert not Layer.all_objects.filter(slug="proba-punkty").exists()
+    with pytest.raises(CommandError, match="punkty.geojson row 1: geometry: coordinates outside"):
+        call_command("load_city", city, verbosity=0)
+
+
+@pytest.mark.parametrize("content,error", [
+    ("<OGRVRTDataSource/>",
+     "punkty.geojson is not GeoJSON: it holds XML (GeoJSON is JSON text starting with {)"),
+    ('{"type": "FeatureCollection", "features": []}', "punkty.geojson: the file has no features"),
+])
+def test_a_city_file_that_cannot_be_read_is_named(tmp_path, settings, content, error):
+    city = _city(tmp_path, settings, LAYER + "      - {file: punkty.geojson}\n",
+                 {"punkty.geojson": content})
+    with pytest.raises(CityLoadError) as refusal:
+        load_city(city)
+    assert refusal.value.errors == [error]
+
+
+def test_values_that_do_not_fit_a_declared_field_are_named(tmp_path, settings):
+    layer = LAYER.replace("    sources:", "    fields: {n: {type: integer}, kod: {required: "
+                          "true}}\n    sources:")
+    city = _city(tmp_path, settings, layer + "      - {file: punkty.geojson}\n",
+                 {"punkty.geojson": _points([(20.61, 50.86), (20.62, 50.87)], n="x", kod="")})
+    with pytest.raises(CityLoadError) as refusal:
+        load_city(city)
+    assert refusal.value.errors == [
+        "punkty.geojson row 1: n: expected an integer (got 'x')",
+        "punkty.geojson row 2: n: expected an integer (got 'x')",
+        "punkty.geojson row 1: kod: required (got '')",
+        "punkty.geojson row 2: kod: required (got '')"]
+    assert not Layer.all_objects.filter(slug="proba-punkty").exists()
+
+
+def test_a_city_layer_from_files_in_two_crss_is_one_revertible_import(tmp_path, settings):
+    to_2178 = Transformer.from_crs(4326, 2178, always_xy=True)
+    x, y = to_2178.transform(20.62, 50.87)
+    layers = LAYER + ("      - {file: metry.csv, srs: 'EPSG:2178', csv: {x: X, y: Y}, "
+                      "set: {rok: 2016}}\n"
+                      "      - {file: stopnie.geojson, set: {rok: 2017}}\n"
+                      "    rename: {NAZWA: nazwa}\n    drop: [uwagi]\n")
+    files = {"metry.csv": f"NAZWA;X;Y;uwagi;glosy\nA;{x:.2f};{y:.2f};pomiń;12\nB;{x:.2f};"
+                          f"{y:.2f};;\n".replace(".", ","),
+             "stopnie.geojson": _points([(20.61, 50.86)], NAZWA="C", glosy=None)}
+    city = _city(tmp_path, settings, layers, files)
+    [result] = load_city(city)
+    assert (result.status, result.features) == ("created", 3)
+    layer = Layer.objects.get(slug="proba-punkty")
+    assert layer.native_crs == "EPSG:2178, EPSG:4326"
+    assert [(f["name"], f["type"]) for f in layer.fields] == [
+        ("nazwa", "string"), ("glosy", "integer"), ("rok", "integer"), ("n", "integer")]
+    stored = {f.properties["nazwa"]: f for f in Feature.objects.filter(layer=layer)}
+    assert stored["A"].properties == {"nazwa": "A", "glosy": 12, "rok": 2016}
+    assert stored["B"].properties == {"nazwa": "B", "glosy": None, "rok": 2016}
+    assert stored["C"].properties == {"nazwa": "C", "glosy": None, "rok": 2017, "n": 0}
+    assert stored["A"].geom.coords == pytest.approx((20.62, 50.87), abs=1e-6)
+    assert stored["C"].geom.coords == pytest.approx((20.61, 50.86), abs=1e-9)
+    run = ImportRun.objects.get(layer=layer)
+    assert (run.filename, run.mode, run.features) == ("metry.csv; stopnie.geojson", "replace", 3)
+    assert set(FeatureHistory.objects.filter(layer=layer).values_list(
+        "batch", "action", "channel")) == {(run.batch, "create", "import")}
+    assert load_city(city)[0].status == "unchanged"
+    # A changed file replaces the features, recorded as deletions in the new batch.
+    (tmp_path / "proba" / "stopnie.geojson").write_text(_points([(20.6, 50.85)], NAZWA="D"))
+    assert load_city(city)[0].status == "updated"
+    assert sorted(f.properties["nazwa"] for f in Feature.objects.filter(layer=layer)) == [
+        "A", "B", "D"]
+    latest = ImportRun.objects.filter(layer=layer).latest("pk")
+    assert FeatureHistory.objects.filter(batch=latest.batch, action="delete").count() == 3
+    history.revert_batch(layer, latest.batch)
+    assert sorted(f.properties["nazwa"] for f in Feature.objects.filter(layer=layer)) == [
+        "A", "B", "C"]

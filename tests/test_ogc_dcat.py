@@ -461,8 +461,7 @@ def test_a_second_city_comes_out_right(db):
 
 
 def test_a_city_config_with_an_unknown_publisher_type_is_refused(tmp_path, settings):
-    from layers.city import load_city
-    from layers.writing import WriteError
+    from layers.city import CityLoadError, load_city
 
     city = tmp_path / "miasto"
     city.mkdir()
@@ -474,7 +473,7 @@ def test_a_city_config_with_an_unknown_publisher_type_is_refused(tmp_path, setti
         "layers:\n  - {slug: punkty, title_pl: Punkty, publisher: Urząd,"
         " publisher_type: CityHall, sources: [{file: punkty.geojson}]}\n")
     settings.CITY_DATA_DIRS = [tmp_path]
-    with pytest.raises(WriteError) as refused:
+    with pytest.raises(CityLoadError) as refused:
         load_city("miasto")
     assert "publisher_type 'CityHall'" in str(refused.value) and "LocalAuthority" in str(
         refused.value)

@@ -1,8 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from layers.city import load_city
-from layers.reading import SourceError
-from layers.writing import WriteError
+from layers.city import CityLoadError, load_city
 
 
 class Command(BaseCommand):
@@ -16,7 +14,7 @@ class Command(BaseCommand):
     def handle(self, city, force, **options):
         try:
             results = load_city(city, force=force)
-        except (SourceError, WriteError, FileNotFoundError) as exc:
+        except (CityLoadError, FileNotFoundError) as exc:
             raise CommandError(str(exc)) from exc
         for r in results:
             extra = f", {len(r.repaired)} geometries repaired" if r.repaired else ""

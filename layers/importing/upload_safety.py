@@ -74,7 +74,7 @@ WHAT = {"geopackage": "it is a GeoPackage (rename it to .gpkg)",
 
 
 def check_content(path: Path, fmt: str, name: str) -> None:
-    """Refuse the file at `path` unless its content is of format `fmt` (importing.FORMATS)."""
+    """Refuse the file at `path` unless its content is of format `fmt` (readers.FORMATS)."""
     with open(path, "rb") as fh:
         head = fh.read(HEAD_BYTES)
     kind = sniff(head)
@@ -210,10 +210,11 @@ def _unpack(archive: zipfile.ZipFile, member: str, target: Path) -> None:
         raise UploadRefused(f"the zip is corrupt: {member} fails its checksum") from None
 
 
-def unpack_shapefile(path: Path, name: str, folder: Path,
-                     source_layer: str | None = None) -> ShapefileParts:
+def unpack_shapefile(path: Path, name: str, folder: Path, source_layer: str | None = None,
+                     as_stem: str = "data") -> ShapefileParts:
     """Judge the zip at `path`, then unpack its one Shapefile's parts into `folder` as
-    data.shp, data.shx, ... (nothing else of the zip is unpacked)."""
+    data.shp, data.shx, ... (`as_stem` instead of data; nothing else of the zip is
+    unpacked)."""
     check_zip_end(path, name)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -228,13 +229,13 @@ def unpack_shapefile(path: Path, name: str, folder: Path,
             for ext in SHAPEFILE_PARTS:
                 member = by_lower.get((stem + ext).lower())
                 if member is not None:
-                    _unpack(archive, member, folder / f"data{ext}")
+                    _unpack(archive, member, folder / f"{as_stem}{ext}")
     except zipfile.BadZipFile:
         raise UploadRefused("the file is not a valid zip archive (corrupt or truncated)") \
             from None
-    return ShapefileParts(shp=folder / "data.shp", stem=Path(stem).name,
-                          has_prj=(folder / "data.prj").exists(),
-                          has_cpg=(folder / "data.cpg").exists())
+    return ShapefileParts(shp=folder / f"{as_stem}.shp", stem=Path(stem).name,
+                          has_prj=(folder / f"{as_stem}.prj").exists(),
+                          has_cpg=(folder / f"{as_stem}.cpg").exists())
 
 
 # --- messages -----------------------------------------------------------------------------

@@ -92,6 +92,8 @@ def _run_child(request: dict, skip: list[str], cwd: Path, timeout: int) -> dict:
     if skip:
         env["OGR_SKIP"] = ",".join(skip)
     try:
+        # -I: no PYTHON* variables, no user site-packages, and not this file's folder on
+        # sys.path (layers/importing holds a numbers.py that would hide the standard library's).
         done = subprocess.run([sys.executable, "-I", __file__],
                               input=json.dumps(request).encode(), capture_output=True, cwd=cwd,
                               env=env, timeout=timeout, check=False)
