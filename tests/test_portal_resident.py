@@ -14,7 +14,7 @@ from django.utils import translation
 from indicators import quality
 from indicators.computing import city_layer
 from indicators.models import Indicator
-from layers.city import WriteError, _merge_fields
+from layers.city import CityLoadError, load_city
 from layers.models import Feature, Layer
 from layers.schema import display_type, field_label, validate_schema
 from reports import follow, geo, services, testing
@@ -329,16 +329,34 @@ def test_schema_labels_and_display_types_are_optional_and_checked():
                       "email, phone, date, boolean"]
 
 
-def test_the_city_config_cannot_label_a_field_the_files_do_not_have():
-    class Read:
-        fields = [{"name": "NAZWA", "type": "string"}]
+def _tiny_city(base, fields: str) -> None:
+    city = base / "miasto"
+    city.mkdir(exist_ok=True)
+    (city / "punkty.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"NAZWA": "A"},
+         "geometry": {"type": "Point", "coordinates": [20.6, 50.8]}}]}))
+    (city / "city.yaml").write_text(
+        "city: {name: Miasto, data_dir: miasto}\n"
+        "layers:\n  - {slug: punkty-etykiety, title_pl: Punkty, "
+        f"fields: {fields}, sources: [{{file: punkty.geojson}}]}}\n")
 
-    merged = _merge_fields([Read()], {"NAZWA": {"label_en": "Name"},
-                                      "extra": {"type": "integer"}})
-    assert merged == [{"name": "NAZWA", "type": "string", "label_en": "Name"},
-                      {"name": "extra", "type": "integer"}]
-    with pytest.raises(WriteError, match="'NAZWA_TYPO' is not an attribute of the files"):
-        _merge_fields([Read()], {"NAZWA_TYPO": {"label_en": "Name"}})
+
+def test_the_city_config_labels_fields_and_cannot_label_one_the_files_do_not_have(
+        tmp_path, settings):
+    settings.CITY_DATA_DIRS = [tmp_path]
+    _tiny_city(tmp_path, "{NAZWA: {label_en: Name}, extra: {type: integer}}")
+    load_city("miasto")
+    fields = {f["name"]: f for f in Layer.objects.get(slug="punkty-etykiety").fields}
+    assert fields["NAZWA"]["type"] == "string" and fields["NAZWA"]["label_en"] == "Name"
+    assert fields["extra"]["type"] == "integer"
+    # A label changed in the config reaches the layer on the next load.
+    _tiny_city(tmp_path, "{NAZWA: {label_en: Place name}, extra: {type: integer}}")
+    load_city("miasto")
+    fields = {f["name"]: f for f in Layer.objects.get(slug="punkty-etykiety").fields}
+    assert fields["NAZWA"]["label_en"] == "Place name"
+    _tiny_city(tmp_path, "{NAZWA_TYPO: {label_en: Name}}")
+    with pytest.raises(CityLoadError, match="'NAZWA_TYPO' is not an attribute of the files"):
+        load_city("miasto")
 
 
 def test_quality_counts_freshness_and_old_data_cannot_score_100():

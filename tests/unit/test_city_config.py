@@ -6,6 +6,7 @@ import pytest
 from layers.city import CityFile, CityLoadError, _declared_fields, _located, _options, _shape
 from layers.importing.report import ImportReport
 from layers.importing.source import Source
+from layers.models import Layer
 
 
 def city_file(names, columns, types=None, text=False, constants=None, name="a.csv") -> CityFile:
@@ -56,12 +57,21 @@ def test_constants_beside_typed_columns_keep_their_type():
 def test_declared_fields_the_layer_lacks_take_their_columns_type_unless_given():
     files = [city_file(["kod", "glosy"], [["25-314"], ["7"]], text=True)]
     declared = {"glosy": {"required": True}, "kod": {"type": "string", "choices": ["25-314"]},
-                "uwagi": {}, "NAZWA": {"type": "integer"}}
-    fields = _declared_fields(declared, [{"name": "NAZWA", "type": "string"}], files)
+                "uwagi": {"type": "string"}, "NAZWA": {"type": "integer", "label_en": "Name"}}
+    layer = Layer(slug="punkty", schema={"fields": [{"name": "NAZWA", "type": "string"}]})
+    fields = _declared_fields(declared, layer, files)
     assert fields == [
         {"name": "glosy", "type": "integer", "required": True},
         {"name": "kod", "type": "string", "required": False, "choices": ["25-314"]},
         {"name": "uwagi", "type": "string", "required": False}]
+    # A field the layer has keeps its type; the config's labels reach it.
+    assert layer.fields == [{"name": "NAZWA", "type": "string", "label_en": "Name"}]
+
+
+def test_a_declared_field_that_is_no_column_and_has_no_type_is_a_typo():
+    files = [city_file(["kod"], [["25-314"]], text=True)]
+    with pytest.raises(CityLoadError, match="'kot' is not an attribute of the files"):
+        _declared_fields({"kot": {"label_en": "Code"}}, Layer(slug="punkty"), files)
 
 
 def test_rows_over_all_files_are_located_in_their_file():
