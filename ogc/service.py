@@ -9,10 +9,24 @@ and without rebuilding the config on every request.
 import threading
 from dataclasses import dataclass, field
 
+from pygeoapi import l10n
 from pygeoapi.api import API
 from pygeoapi.openapi import get_oas
 
 from ogc import config, openapi, queries
+
+
+class _NeverKept(dict):
+    def __setitem__(self, key, value):
+        pass
+
+
+# pygeoapi keeps the config it hands to HTML templates translated per language in a module-wide
+# cache that is never refreshed: a layer created after the first English page was missing from
+# every later one (a 500), and the first audience to ask (staff or anonymous) decided what every
+# other one's templates got. Our configs change with the registry and differ by audience, so
+# pygeoapi may translate them (a copy per HTML page) but never keep one.
+l10n._cfg_cache = _NeverKept()
 
 # Hosts are limited by ALLOWED_HOSTS, so few base URLs exist; the cap only guards memory.
 MAX_BASE_URLS = 16

@@ -144,6 +144,29 @@ def test_hidden_and_new_layers_show_at_once_despite_the_config_cache(client):
     assert body["features"][0]["properties"] == {"nazwa": "punkt"}
 
 
+@pytest.mark.parametrize("lang", ["en", "pl"])
+def test_html_pages_follow_the_registry_and_the_audience_in_every_language(client, lang):
+    """pygeoapi caches the config its HTML templates get, per language and for good: a layer
+    created after the first page in a language made every later page of it a 500, and the first
+    audience to ask (staff, who see staff-only layers) decided what everyone's templates got."""
+    from django.contrib.auth.models import User
+
+    staff = User.objects.create_user("ogc-html-staff", password="x", is_staff=True)
+    Layer.objects.filter(slug="defibrylatory").update(visibility="staff")
+    client.force_login(staff)
+    assert client.get(f"/ogc/collections/defibrylatory?f=html&lang={lang}").status_code == 200
+    client.logout()
+    page = client.get(f"/ogc/collections?f=html&lang={lang}")
+    assert page.status_code == 200 and b"defibrylatory" not in page.content
+    assert client.get(f"/ogc/collections/biblioteki?f=html&lang={lang}").status_code == 200
+    layer = Layer.objects.create(slug="po-pierwszej-stronie", title_pl="Po pierwszej stronie",
+                                 schema={"fields": [{"name": "nazwa", "type": "string"}]})
+    Feature.objects.create(layer=layer, geom=Point(20.63, 50.87, srid=4326),
+                           properties={"nazwa": "punkt"})
+    page = client.get(f"/ogc/collections/po-pierwszej-stronie?f=html&lang={lang}")
+    assert page.status_code == 200 and b"Po pierwszej stronie" in page.content
+
+
 # --- items -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("slug", ["granica-miasta", "okregi-wyborcze", "obwody-glosowania",
